@@ -1,0 +1,50 @@
+"""`autojoin` command line: `main(argv) -> int`, one module per command group.
+
+Exit codes come from the exception tree (`bot.errors`): configuration problems exit 1 with
+one line naming the variable or the rules file position; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bot import __version__
+from bot.commands import check, demo, ops, run
+from bot.errors import AutojoinError, RulesError
+from bot.logsafe import SECRETS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autojoin", description="Put Bitrix24 people in the right chats, by rules."
+    )
+    parser.add_argument("--version", action="version", version=f"autojoin {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run.register(sub)
+    check.register(sub)
+    ops.register(sub)
+    demo.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except RulesError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return exc.exit_code
+    except AutojoinError as exc:
+        print(f"autojoin: {SECRETS.mask(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,3 @@
+"""One module per command group; each exposes `register(subparsers)`."""
+
+from __future__ import annotations

@@ -1,0 +1,79 @@
+"""`check` validates rules.yaml offline; `departments` prints the portal's tree for rule authors."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+from bot.departments import DepartmentTree
+from bot.rest import LeakyBucket, PortalClient
+from bot.rules import check_rules
+from bot.settings import Settings
+
+
+def register(sub: Any) -> None:
+    check = sub.add_parser("check", help="validate rules.yaml; prints file:line:col for each error")
+    check.add_argument("path", nargs="?", help="rules file (default: AUTOJOIN_RULES or rules.yaml)")
+    check.set_defaults(func=cmd_check)
+    departments = sub.add_parser("departments", help="print the portal's department tree with IDs")
+    departments.set_defaults(func=cmd_departments)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path = Path(args.path) if args.path else Settings.load().rules_path
+    ruleset, problems = check_rules(path)
+    errors = [p for p in problems if p.severity == "error"]
+    for problem in problems:
+        print(problem)
+    if errors or ruleset is None:
+        print(f"{path}: {len(errors)} error(s)")
+        return 1
+    kinds = {"departments": 0, "keywords": 0}
+    for rule in ruleset.rules:
+        kinds[rule.kind] += 1
+    enabled = sum(1 for rule in ruleset.rules if rule.enabled)
+    chats = len({chat for rule in ruleset.rules for chat in rule.chats})
+    warnings = len(problems) - len(errors)
+    print(
+        f"{path}: OK: {len(ruleset.rules)} rules ({enabled} enabled; "
+        f"{kinds['departments']} department, {kinds['keywords']} keyword) "
+        f"into {chats} chats, {warnings} warning(s)"
+    )
+    return 0
+
+
+def render_tree(tree: DepartmentTree) -> list[str]:
+    lines: list[str] = []
+    roots = [
+        d for d in tree.ids if tree.parent(d) is None or not tree.contains(tree.parent(d) or 0)
+    ]
+    stack = [(root, 0) for root in sorted(roots, reverse=True)]
+    while stack:
+        dept, depth = stack.pop()
+        lines.append(f"{'  ' * depth}{dept:>5}  {tree.name(dept)}")
+        children = sorted((c for c in tree.ids if tree.parent(c) == dept), reverse=True)
+        stack.extend((child, depth + 1) for child in children)
+    return lines
+
+
+def cmd_departments(args: argparse.Namespace) -> int:
+    settings = Settings.load()
+    webhook = settings.require_webhook()
+
+    async def fetch() -> DepartmentTree:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            bucket = LeakyBucket(
+                settings.burst, settings.rate, clock=anyio.current_time, sleep=anyio.sleep
+            )
+            client = PortalClient(http, webhook, bucket=bucket)
+            rows = await client.call_list("department.get", {})
+            return DepartmentTree.from_rows(rows)
+
+    tree = anyio.run(fetch)
+    for line in render_tree(tree):
+        print(line)
+    return 0

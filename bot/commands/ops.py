@@ -1,0 +1,118 @@
+"""Operator commands over the store: `jobs`, `retry`, `history`, `prune`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.errors import UsageError
+from bot.jobs import DEAD, PENDING, RUNNING
+from bot.settings import Settings
+from bot.store import open_store
+from bot.worker import PAUSE_KEY
+
+DAY = 86_400.0
+
+
+def register(sub: Any) -> None:
+    jobs = sub.add_parser("jobs", help="pending, retrying, dead and paused work")
+    jobs.add_argument("--all", action="store_true", help="include finished jobs")
+    jobs.add_argument("-n", type=int, default=50, help="at most N rows (default 50)")
+    jobs.set_defaults(func=cmd_jobs)
+    retry = sub.add_parser("retry", help="queue dead jobs again")
+    retry.add_argument("ids", nargs="*", type=int)
+    retry.add_argument("--dead", action="store_true", help="every dead job")
+    retry.set_defaults(func=cmd_retry)
+    history = sub.add_parser("history", help="the audit trail of membership changes")
+    history.add_argument("--user", type=int)
+    history.add_argument("--chat", type=int)
+    history.add_argument("-n", type=int, default=50)
+    history.set_defaults(func=cmd_history)
+    prune = sub.add_parser("prune", help="delete old finished jobs, dedupe keys and audit rows")
+    prune.add_argument("--jobs-days", type=float, default=7.0)
+    prune.add_argument("--events-days", type=float, default=90.0)
+    prune.add_argument("--audit-days", type=float, default=365.0)
+    prune.set_defaults(func=cmd_prune)
+
+
+def when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    store = open_store(Settings.load().database_url.reveal())
+    try:
+        pause = store.get_state(PAUSE_KEY)
+        if pause:
+            state = json.loads(pause)
+            print(
+                f"QUEUE PAUSED since {when(state['since'])}: {state['code']}: {state['reason']}"
+                f" (next probe {when(state['next_probe'])})"
+            )
+        states = None if args.all else (PENDING, RUNNING, DEAD)
+        rows = store.jobs(states, limit=args.n)
+        print(f"{'ID':>6}  {'STATE':<9} {'KIND':<12} {'TRY':>3}  {'NEXT ATTEMPT':<19}  DETAIL")
+        for job in rows:
+            state = "retrying" if job.state == PENDING and job.last_code else job.state
+            detail = " ".join(
+                f"{k}={v}" for k, v in sorted(job.payload.items()) if k in {"chat_id", "user_id"}
+            )
+            if job.last_code:
+                detail += f" [{job.last_code}] {job.last_error or ''}"
+            nxt = when(job.run_after) if job.state == PENDING else "-"
+            print(f"{job.id:>6}  {state:<9} {job.kind:<12} {job.attempts:>3}  {nxt:<19}  {detail}")
+        counts = store.counts()
+        print("totals: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    if not args.ids and not args.dead:
+        raise UsageError("name job IDs or use --dead")
+    store = open_store(Settings.load().database_url.reveal())
+    try:
+        n = store.revive(None if args.dead else args.ids, time.time())
+    finally:
+        store.close()
+    print(f"{n} job(s) queued again")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    store = open_store(Settings.load().database_url.reveal())
+    try:
+        rows = store.history(user_id=args.user, chat_id=args.chat, limit=args.n)
+    finally:
+        store.close()
+    print(f"{'TIME (UTC)':<19}  {'OUTCOME':<14} {'CHAT':>6} {'USER':>6} HIST  RULE / DETAIL")
+    for row in rows:
+        hist = "hide" if row.hide_history else "show"
+        detail = row.rule or "-"
+        if row.code:
+            detail += f" [{row.code}]"
+        cells = f"{row.outcome:<14} {row.chat_id:>6} {row.user_id:>6} {hist}"
+        print(f"{when(row.at):<19}  {cells}  {detail}")
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    now = time.time()
+    store = open_store(Settings.load().database_url.reveal())
+    try:
+        counts = store.prune(
+            now,
+            done_jobs_before=now - args.jobs_days * DAY,
+            events_before=now - args.events_days * DAY,
+            audit_before=now - args.audit_days * DAY,
+        )
+    finally:
+        store.close()
+    print("pruned: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0

@@ -1,0 +1,148 @@
+"""The portal's department tree, as `department.get` returns it.
+
+Portal data can be wrong (a parent that was deleted, a cycle after a bad import), and rule
+matching walks parent chains on every event, so the tree is repaired once when it is built:
+a dangling parent or a cycle makes that department a root, and the repair is recorded in
+`anomalies`. After that every walk ends, and none of them recurses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+
+def _as_id(value: object) -> int | None:
+    """A positive department ID from a REST value ("15", 15), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.strip().isdecimal():
+        number = int(value.strip())
+        return number if number > 0 else None
+    return None
+
+
+def _repair(parents: dict[int, int | None], notes: list[str]) -> dict[int, int | None]:
+    """Make dangling and self parents roots, then cut each cycle at its smallest ID."""
+    for ident, parent in sorted(parents.items()):
+        if parent is not None and (parent not in parents or parent == ident):
+            notes.append(f"department {ident} has parent {parent}, which is missing or itself")
+            parents[ident] = None
+    state: dict[int, int] = {}  # 1 = on the current walk, 2 = known to reach a root
+    for start in sorted(parents):
+        walk: list[int] = []
+        node: int | None = start
+        while node is not None and node not in state:
+            state[node] = 1
+            walk.append(node)
+            node = parents[node]
+        if node is not None and state[node] == 1:
+            cycle = walk[walk.index(node) :]
+            root = min(cycle)
+            notes.append(f"departments {sorted(cycle)} form a cycle; {root} made a root")
+            parents[root] = None
+        for seen in walk:
+            state[seen] = 2
+    return parents
+
+
+class DepartmentTree:
+    """Departments by ID with parent links guaranteed acyclic."""
+
+    __slots__ = ("_by_name", "_children", "_names", "_parents", "anomalies")
+
+    def __init__(
+        self,
+        names: Mapping[int, str],
+        parents: Mapping[int, int | None],
+        notes: Iterable[str] = (),
+    ) -> None:
+        self._names = dict(names)
+        repairs: list[str] = []
+        self._parents = _repair({i: parents.get(i) for i in self._names}, repairs)
+        self.anomalies: tuple[str, ...] = (*notes, *repairs)
+        self._children: dict[int, list[int]] = {i: [] for i in self._names}
+        for child in sorted(self._parents):
+            parent = self._parents[child]
+            if parent is not None:
+                self._children[parent].append(child)
+        self._by_name: dict[str, list[int]] = {}
+        for ident in sorted(self._names):
+            self._by_name.setdefault(self._names[ident], []).append(ident)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Mapping[str, object]]) -> DepartmentTree:
+        """Build from `department.get` rows: `{"ID": "15", "NAME": "R&D", "PARENT": "1"}`."""
+        names: dict[int, str] = {}
+        parents: dict[int, int | None] = {}
+        skipped: list[str] = []
+        for row in rows:
+            ident = _as_id(row.get("ID"))
+            if ident is None or ident in names:
+                skipped.append(f"row {row.get('ID')!r} skipped: missing or repeated ID")
+                continue
+            raw_name = row.get("NAME")
+            names[ident] = raw_name if isinstance(raw_name, str) else ""
+            parents[ident] = _as_id(row.get("PARENT"))
+        return cls(names, parents, skipped)
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        """Every known department ID, ascending."""
+        return tuple(sorted(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def contains(self, ident: int) -> bool:
+        return ident in self._names
+
+    def name(self, ident: int) -> str | None:
+        return self._names.get(ident)
+
+    def parent(self, ident: int) -> int | None:
+        """The parent ID, or None for a root or an unknown department."""
+        return self._parents.get(ident)
+
+    def children(self, ident: int) -> tuple[int, ...]:
+        """Direct sub-departments, ascending."""
+        return tuple(self._children.get(ident, ()))
+
+    def roots(self) -> tuple[int, ...]:
+        """Departments without a parent (after repair), ascending."""
+        return tuple(i for i in sorted(self._names) if self._parents[i] is None)
+
+    def ancestors(self, ident: int) -> tuple[int, ...]:
+        """The chain to the root, self first. An unknown ID is its own one-element chain."""
+        chain = [ident]
+        parent = self._parents.get(ident)
+        while parent is not None:
+            chain.append(parent)
+            parent = self._parents[parent]
+        return tuple(chain)
+
+    def descendants(self, ident: int) -> tuple[int, ...]:
+        """The subtree under `ident`, self first, in depth-first order."""
+        out: list[int] = []
+        stack = [ident]
+        while stack:
+            node = stack.pop()
+            out.append(node)
+            stack.extend(reversed(self._children.get(node, ())))
+        return tuple(out)
+
+    def by_name(self, name: str) -> list[int]:
+        """IDs of departments whose name is exactly `name`, ascending."""
+        return list(self._by_name.get(name, ()))
+
+    def label(self, ident: int) -> str:
+        """ "Sales (2)" for messages; unknown IDs read "department 42"."""
+        name = self._names.get(ident)
+        return f"department {ident}" if name is None else f"{name} ({ident})"
+
+    def path_names(self, ident: int) -> str:
+        """ "Example Corp / Sales / Sales EMEA", root first, for `explain`."""
+        return " / ".join(
+            self._names.get(i, f"department {i}") for i in reversed(self.ancestors(ident))
+        )

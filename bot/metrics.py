@@ -1,0 +1,167 @@
+"""Prometheus metrics with closed label sets.
+
+Every label value comes from a fixed set decided here, so hostile input (a flood of
+invented event names, methods or error codes) cannot grow the number of series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bot.errors import (
+    BadToken,
+    ForeignPortal,
+    MalformedEvent,
+    PayloadTooLarge,
+    StaleEvent,
+    UnsupportedMediaType,
+)
+from bot.jobs import STATES
+
+OTHER = "other"
+EVENT_OUTCOMES = frozenset({"accepted", "duplicate", "ignored", "rejected"})
+REJECT_REASONS = frozenset(
+    {
+        cls.reason
+        for cls in (
+            BadToken,
+            ForeignPortal,
+            MalformedEvent,
+            PayloadTooLarge,
+            StaleEvent,
+            UnsupportedMediaType,
+        )
+    }
+    | {"store_unavailable"}
+)
+REST_METHODS = frozenset(
+    {
+        "batch",
+        "user.get",
+        "department.get",
+        "im.chat.user.add",
+        "im.chat.user.delete",
+        "im.chat.user.list",
+        "im.dialog.get",
+        "imbot.register",
+        "imbot.update",
+        "imbot.unregister",
+        "imbot.bot.list",
+        "imbot.command.register",
+        "imbot.command.update",
+        "imbot.command.unregister",
+        "imbot.command.answer",
+        "imbot.message.add",
+    }
+)
+REST_CODES = frozenset(
+    {
+        "ok",
+        "QUERY_LIMIT_EXCEEDED",
+        "OPERATION_TIME_LIMIT",
+        "INTERNAL_SERVER_ERROR",
+        "ERROR_UNEXPECTED_ANSWER",
+        "ACCESS_DENIED_EXTEND",
+        "ACCESS_ERROR",
+        "ACCESS_DENIED",
+        "CHAT_ID_EMPTY",
+        "INVALID_CREDENTIALS",
+        "NO_AUTH_FOUND",
+        "INSUFFICIENT_SCOPE",
+        "PORTAL_DELETED",
+        "OVERLOAD_LIMIT",
+        "USER_NOT_FOUND",
+        "TIMEOUT",
+        "NETWORK_ERROR",
+    }
+)
+
+
+def _closed(value: str, allowed: Iterable[str]) -> str:
+    return value if value in allowed else OTHER
+
+
+class Metrics:
+    def __init__(self, known_events: Iterable[str]) -> None:
+        self.registry = CollectorRegistry()
+        self.known_events = frozenset(known_events)
+        self.events = Counter(
+            "autojoin_events_total",
+            "Events received, by event name and outcome",
+            ["event", "outcome"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "autojoin_events_rejected_total",
+            "Requests refused before an event was accepted, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.rest_calls = Counter(
+            "autojoin_rest_calls_total",
+            "Bitrix24 REST calls, by method and result code",
+            ["method", "code"],
+            registry=self.registry,
+        )
+        self.rate_waits = Counter(
+            "autojoin_rate_limit_wait_seconds_total",
+            "Seconds spent waiting for the client-side leaky bucket",
+            registry=self.registry,
+        )
+        self.jobs = Gauge(
+            "autojoin_jobs", "Jobs in the store, by state", ["state"], registry=self.registry
+        )
+        self.queue_depth = Gauge(
+            "autojoin_queue_depth", "Jobs waiting to run (pending)", registry=self.registry
+        )
+        self.latency = Histogram(
+            "autojoin_event_to_membership_seconds",
+            "From event acceptance to the membership change being confirmed",
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800),
+            registry=self.registry,
+        )
+        self.rules = Gauge(
+            "autojoin_rules_info",
+            "The loaded rules file (value 1), labelled with its sha256",
+            ["sha256"],
+            registry=self.registry,
+        )
+
+    def event(self, name: str, outcome: str) -> None:
+        self.events.labels(_closed(name, self.known_events), _closed(outcome, EVENT_OUTCOMES)).inc()
+
+    def reject(self, reason: str) -> None:
+        self.rejected.labels(_closed(reason, REJECT_REASONS)).inc()
+        self.events.labels(OTHER, "rejected").inc()
+
+    def rest_call(self, method: str, code: str | None) -> None:
+        self.rest_calls.labels(
+            _closed(method, REST_METHODS), _closed((code or "ok").upper(), REST_CODES)
+        ).inc()
+
+    def set_rules(self, digest: str) -> None:
+        self.rules.clear()
+        self.rules.labels(digest[:16]).set(1)
+
+    def set_job_counts(self, counts: dict[str, int]) -> None:
+        for state in STATES:
+            self.jobs.labels(state).set(counts.get(state, 0))
+        self.queue_depth.set(counts.get("pending", 0))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def metrics_endpoint(
+    metrics: Metrics, refresh: Callable[[], Awaitable[None]]
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        await refresh()
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return endpoint

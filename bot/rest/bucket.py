@@ -1,0 +1,203 @@
+"""Client-side throttles for the two Bitrix24 limits (reference §7.1 and §7.2).
+
+`LeakyBucket` mirrors the portal's request counter (burst 50, drain 2/s; Enterprise 250/5)
+so autojoin waits instead of being refused with QUERY_LIMIT_EXCEEDED. The portal counts
+per portal and source IP, so several autojoin processes must share one level: it lives
+behind the tiny `BucketState` protocol. `OperatingGuard` tracks each method's execution
+budget (`time.operating`) and holds back only the method that is running out.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.rest.errors import number
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+BucketLevel = tuple[float, float]
+"""(level, at): the counter value and the clock time it was computed for."""
+
+
+class BucketState(Protocol):
+    """Storage for one bucket's level, possibly shared by several processes.
+
+    `update(fn)` must be atomic across everyone sharing the state: read the stored pair
+    (None if nothing is stored yet), store `fn(pair)`, return what was stored. A database
+    backend runs it in one transaction (SQLite `BEGIN IMMEDIATE`, PostgreSQL
+    `SELECT ... FOR UPDATE`); `fn` is pure and quick, so it may be re-run after a conflict.
+    `load()` is a plain read for reporting and needs no lock.
+    """
+
+    def load(self) -> BucketLevel | None: ...
+
+    def update(self, fn: Callable[[BucketLevel | None], BucketLevel]) -> BucketLevel: ...
+
+
+class MemoryBucketState:
+    """The level for one process (or one test); the lock only guards against threads."""
+
+    def __init__(self, initial: BucketLevel | None = None) -> None:
+        self._value = initial
+        self._lock = threading.Lock()
+
+    def load(self) -> BucketLevel | None:
+        return self._value
+
+    def update(self, fn: Callable[[BucketLevel | None], BucketLevel]) -> BucketLevel:
+        with self._lock:
+            self._value = fn(self._value)
+            return self._value
+
+
+class LeakyBucket:
+    """Every request adds 1; the level drains at `rate` per second; requests wait to fit.
+
+    A request is recorded when it reserves its slot, even if it then sleeps: the level
+    may run ahead of the limit by the queued requests, and each caller waits exactly until
+    its own request fits. `limit = capacity - headroom` keeps autojoin below the portal's
+    threshold. Unknown state (nothing stored yet) is stored as full at `limit` when the
+    bucket is built: a fresh process cannot know what others just did. A reservation whose caller is
+    cancelled while waiting stays spent: that errs on the slow side.
+    """
+
+    def __init__(
+        self,
+        capacity: float = 50,
+        rate: float = 2.0,
+        *,
+        clock: Clock,
+        sleep: Sleep,
+        state: BucketState | None = None,
+        headroom: float = 2.0,
+    ) -> None:
+        if capacity < 1 or rate <= 0 or headroom < 0:
+            raise ValueError("capacity must be >= 1, rate > 0 and headroom >= 0")
+        self.capacity = float(capacity)
+        self.rate = float(rate)
+        self.limit = max(1.0, self.capacity - headroom)
+        self.clock = clock
+        self.sleep = sleep
+        self.state: BucketState = state if state is not None else MemoryBucketState()
+        now = clock()
+        self.state.update(lambda stored: stored if stored is not None else (self.limit, now))
+
+    def _drained(self, stored: BucketLevel | None, now: float) -> BucketLevel:
+        if stored is None:
+            return self.limit, now
+        level, at = stored
+        return max(0.0, level - max(0.0, now - at) * self.rate), max(now, at)
+
+    def level(self) -> float:
+        """The current level, queued reservations included (read-only)."""
+        return self._drained(self.state.load(), self.clock())[0]
+
+    def reserve(self) -> float:
+        """Record one request now; return how long its caller must wait before sending it."""
+        now = self.clock()
+
+        def take(stored: BucketLevel | None) -> BucketLevel:
+            level, at = self._drained(stored, now)
+            return level + 1.0, at
+
+        level, _ = self.state.update(take)
+        return max(0.0, (level - self.limit) / self.rate)
+
+    async def acquire(self) -> float:
+        """Wait until one more request fits, then return how long that took."""
+        wait = self.reserve()
+        if wait > 0:
+            await self.sleep(wait)
+        return wait
+
+    def saturate(self) -> None:
+        """The portal said QUERY_LIMIT_EXCEEDED: its counter is at least `capacity`."""
+        now = self.clock()
+
+        def fill(stored: BucketLevel | None) -> BucketLevel:
+            level, at = self._drained(stored, now)
+            return max(level, self.capacity), at
+
+        self.state.update(fill)
+
+
+@dataclass(slots=True)
+class _Usage:
+    operating: float = 0.0
+    reset_at: float | None = None
+    blocked_until: float = 0.0
+
+
+class OperatingGuard:
+    """Per-method execution budget, fed by every response's `time` (reference §7.2).
+
+    Below `slow_from × limit` nothing happens. Above it each call of that method is delayed
+    in proportion, up to `max_delay`; at or over the limit the method waits for
+    `operating_reset_at`. After OPERATION_TIME_LIMIT the method is blocked until the reset
+    (or one one-minute basket when the portal gave no time). Other methods are unaffected.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        limit: float = 480.0,
+        slow_from: float = 0.8,
+        max_delay: float = 10.0,
+        basket: float = 60.0,
+    ) -> None:
+        if limit <= 0 or not 0 <= slow_from < 1 or max_delay < 0 or basket <= 0:
+            raise ValueError("limit and basket must be positive, 0 <= slow_from < 1")
+        self.clock = clock
+        self.limit = limit
+        self.slow_from = slow_from
+        self.max_delay = max_delay
+        self.basket = basket
+        self._methods: dict[str, _Usage] = {}
+
+    def record(self, method: str, time: Mapping[str, Any] | None) -> None:
+        """Remember the latest `operating` figures a response reported for `method`."""
+        if not isinstance(time, Mapping):
+            return
+        operating = number(time.get("operating"))
+        if operating is None:
+            return
+        usage = self._methods.setdefault(method.lower(), _Usage())
+        usage.operating = operating
+        usage.reset_at = number(time.get("operating_reset_at"))
+
+    def block(self, method: str, reset_at: float | None = None) -> float:
+        """OPERATION_TIME_LIMIT for `method`: refuse it until the returned time."""
+        now = self.clock()
+        usage = self._methods.setdefault(method.lower(), _Usage())
+        if reset_at is None or reset_at <= now:
+            known = usage.reset_at
+            reset_at = known if known is not None and known > now else now + self.basket
+        usage.blocked_until = max(usage.blocked_until, reset_at)
+        return usage.blocked_until
+
+    def blocked_until(self, method: str) -> float | None:
+        usage = self._methods.get(method.lower())
+        if usage is None or usage.blocked_until <= self.clock():
+            return None
+        return usage.blocked_until
+
+    def delay(self, method: str) -> float:
+        """Seconds to wait before calling `method` (0 almost always)."""
+        usage = self._methods.get(method.lower())
+        if usage is None:
+            return 0.0
+        now = self.clock()
+        if usage.blocked_until > now:
+            return usage.blocked_until - now
+        if usage.reset_at is not None and usage.reset_at <= now:
+            return 0.0  # a basket dropped out since: the figure is stale, the next reply renews it
+        start = self.slow_from * self.limit
+        if usage.operating < start:
+            return 0.0
+        if usage.operating >= self.limit:
+            return usage.reset_at - now if usage.reset_at is not None else self.basket
+        return self.max_delay * (usage.operating - start) / (self.limit - start)

@@ -1,0 +1,162 @@
+"""Settings, read once from the environment and an optional `.env` file.
+
+Only this module reads the environment. Values are checked when a command needs them
+(`require_*`), so `check` and `demo` run without any Bitrix24 setting, while `serve`
+fails fast with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from bot.errors import SettingsError
+from bot.logsafe import SECRETS
+
+if TYPE_CHECKING:
+    from bot.rest.webhook import WebhookUrl
+
+T = TypeVar("T")
+
+
+class Secret:
+    """A string that prints as *** everywhere except where explicitly revealed."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+        SECRETS.add(value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse KEY=VALUE lines; comments, blanks and `export ` prefixes are allowed."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def _number(env: Mapping[str, str], name: str, default: T, cast: Callable[[str], T]) -> T:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise SettingsError(name, f"expected a number, got {raw!r}") from None
+    if isinstance(value, int | float) and value < 0:
+        raise SettingsError(name, "must not be negative")
+    return value
+
+
+def _tokens(raw: str) -> tuple[Secret, ...]:
+    return tuple(Secret(item.strip()) for item in raw.split(",") if item.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    webhook_url: Secret | None = None
+    app_tokens: tuple[Secret, ...] = ()
+    bot_client_id: Secret | None = None
+    rules_path: Path = Path("rules.yaml")
+    database_url: Secret = field(default_factory=lambda: Secret("sqlite:///autojoin.db"))
+    public_url: str = ""
+    events_path: str = "/events"
+    portal_domain: str = ""
+    member_id: str = ""
+    rate: float = 2.0
+    burst: int = 50
+    max_body: int = 1024 * 1024
+    lease_seconds: float = 120.0
+    retry_cap: float = 600.0
+    department_ttl: float = 600.0
+    max_event_age: float = 0.0
+    coalesce_window: float = 0.2
+    log_level: str = "INFO"
+    log_format: str = "text"
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None
+    ) -> Settings:
+        """Environment wins over `.env`; the file is optional."""
+        env = read_env_file(env_file if env_file is not None else Path(".env"))
+        env.update(os.environ if environ is None else environ)
+        webhook = env.get("B24_WEBHOOK_URL", "").strip()
+        client_id = env.get("B24_BOT_CLIENT_ID", "").strip()
+        events_path = env.get("AUTOJOIN_EVENTS_PATH", "/events").strip() or "/events"
+        if not events_path.startswith("/"):
+            raise SettingsError("AUTOJOIN_EVENTS_PATH", "must start with '/'")
+        log_format = env.get("AUTOJOIN_LOG_FORMAT", "text").strip().lower() or "text"
+        if log_format not in {"text", "json"}:
+            raise SettingsError("AUTOJOIN_LOG_FORMAT", "expected 'text' or 'json'")
+        burst = _number(env, "B24_BURST", 50, int)
+        rate = _number(env, "B24_RATE", 2.0, float)
+        if burst < 1 or rate <= 0:
+            raise SettingsError("B24_RATE" if rate <= 0 else "B24_BURST", "must be positive")
+        return cls(
+            webhook_url=Secret(webhook) if webhook else None,
+            app_tokens=_tokens(env.get("B24_APP_TOKEN", "")),
+            bot_client_id=Secret(client_id) if client_id else None,
+            rules_path=Path(env.get("AUTOJOIN_RULES", "").strip() or "rules.yaml"),
+            database_url=Secret(
+                env.get("AUTOJOIN_DATABASE_URL", "").strip() or "sqlite:///autojoin.db"
+            ),
+            public_url=env.get("AUTOJOIN_PUBLIC_URL", "").strip().rstrip("/"),
+            events_path=events_path,
+            portal_domain=env.get("B24_PORTAL_DOMAIN", "").strip().lower(),
+            member_id=env.get("B24_MEMBER_ID", "").strip(),
+            rate=rate,
+            burst=burst,
+            max_body=_number(env, "AUTOJOIN_MAX_BODY", 1024 * 1024, int),
+            lease_seconds=_number(env, "AUTOJOIN_LEASE_SECONDS", 120.0, float),
+            retry_cap=_number(env, "AUTOJOIN_RETRY_CAP", 600.0, float),
+            department_ttl=_number(env, "AUTOJOIN_DEPARTMENT_TTL", 600.0, float),
+            max_event_age=_number(env, "AUTOJOIN_MAX_EVENT_AGE", 0.0, float),
+            coalesce_window=_number(env, "AUTOJOIN_COALESCE_MS", 200, int) / 1000,
+            log_level=env.get("AUTOJOIN_LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            log_format=log_format,
+        )
+
+    def require_webhook(self) -> WebhookUrl:
+        from bot.rest.webhook import WebhookUrl
+
+        if self.webhook_url is None:
+            raise SettingsError("B24_WEBHOOK_URL", "not set (https://<portal>/rest/<user>/<code>/)")
+        return WebhookUrl.parse(self.webhook_url.reveal())
+
+    def require_tokens(self) -> tuple[Secret, ...]:
+        """Every value accepted as `auth[application_token]` on incoming events."""
+        tokens = self.app_tokens + ((self.bot_client_id,) if self.bot_client_id else ())
+        if not tokens:
+            raise SettingsError(
+                "B24_APP_TOKEN", "not set: serve refuses events it cannot authenticate"
+            )
+        return tokens

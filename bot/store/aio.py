@@ -1,0 +1,235 @@
+"""`AsyncStore`: the store for async code, with group commit on the acknowledgement path.
+
+Every call runs the synchronous store in a worker thread, one call at a time
+(`CapacityLimiter(1)`), so a slow fsync never blocks the event loop.
+
+Group commit: `accept_event` appends the event to a pending list and then queues for the
+flush lock. Whoever holds the lock commits everything pending in one `accept_events`
+transaction and hands each waiter its own bool; waiters whose event was in that group
+find it settled when their turn comes and return at once. While one transaction is being
+fsynced, the next group accumulates, so throughput follows the disk's commit rate rather
+than one fsync per request. Each caller returns only after its own event committed. If a
+group transaction fails, its events are retried one by one so one bad event (or payload)
+fails only its own caller. A group's events share one `received_at`: the latest `now` among
+them (they arrived within one commit interval).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.to_thread
+
+from bot.jobs import AuditEntry, Job, NewJob
+from bot.store.base import EventBatch, LedgerKey, LedgerRow, Store
+
+MAX_GROUP = 500
+
+
+@dataclass(eq=False, slots=True)
+class _Pending:
+    key: str
+    name: str
+    jobs: Sequence[NewJob]
+    now: float
+    done: bool = False
+    fresh: bool = False
+    error: Exception | None = field(default=None)
+
+    def outcome(self) -> bool:
+        if self.error is not None:
+            raise self.error
+        return self.fresh
+
+
+class AsyncStore:
+    def __init__(self, store: Store, *, max_group: int = MAX_GROUP) -> None:
+        self.store = store
+        self.max_group = max_group
+        self._limiter = anyio.CapacityLimiter(1)
+        self._flush_lock = anyio.Lock()
+        self._pending: list[_Pending] = []
+
+    @property
+    def commits(self) -> int:
+        return self.store.commits
+
+    # -- group commit --------------------------------------------------------
+    async def accept_event(
+        self, event_key: str, event_name: str, jobs: Sequence[NewJob], now: float
+    ) -> bool:
+        """True once this event and its jobs are committed; False if the key was known."""
+        entry = _Pending(event_key, event_name, tuple(jobs), now)
+        self._pending.append(entry)
+        try:
+            while not entry.done:
+                async with self._flush_lock:
+                    if entry.done:
+                        break
+                    group = self._pending[: self.max_group]
+                    del self._pending[: len(group)]
+                    # Shielded: once taken, a group is settled even if this caller goes away.
+                    with anyio.CancelScope(shield=True):
+                        await self._commit_group(group)
+        finally:
+            if not entry.done and entry in self._pending:
+                self._pending.remove(entry)  # cancelled before any group took it
+        return entry.outcome()
+
+    async def _commit_group(self, group: list[_Pending]) -> None:
+        batch = [(e.key, e.name, e.jobs) for e in group]
+        now = max(e.now for e in group)
+        try:
+            results = await self._run_batch(batch, now)
+        except Exception as exc:
+            if len(group) == 1:
+                group[0].error = exc
+                group[0].done = True
+                return
+            for e in group:
+                try:
+                    e.fresh = await self._run_batch([(e.key, e.name, e.jobs)], e.now) == [True]
+                except Exception as one:
+                    e.error = one
+                e.done = True
+            return
+        for e, fresh in zip(group, results, strict=True):
+            e.fresh = fresh
+            e.done = True
+
+    async def _run_batch(self, batch: EventBatch, now: float) -> list[bool]:
+        return await anyio.to_thread.run_sync(
+            self.store.accept_events, batch, now, limiter=self._limiter
+        )
+
+    async def accept_events(self, batch: EventBatch, now: float) -> list[bool]:
+        return await self._run_batch(batch, now)
+
+    # -- the rest of the contract, one thread call each ------------------------
+    async def migrate(self, target: int | None = None) -> int:
+        return await anyio.to_thread.run_sync(self.store.migrate, target, limiter=self._limiter)
+
+    async def enqueue(self, jobs: Sequence[NewJob], now: float) -> int:
+        return await anyio.to_thread.run_sync(self.store.enqueue, jobs, now, limiter=self._limiter)
+
+    async def claim(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        kinds: Collection[str] | None = None,
+    ) -> list[Job]:
+        return await anyio.to_thread.run_sync(
+            self.store.claim, owner, now, lease_seconds, limit, kinds, limiter=self._limiter
+        )
+
+    async def extend_lease(self, job_ids: Sequence[int], owner: str, until: float) -> None:
+        await anyio.to_thread.run_sync(
+            self.store.extend_lease, job_ids, owner, until, limiter=self._limiter
+        )
+
+    async def complete(
+        self,
+        job_id: int,
+        owner: str,
+        now: float,
+        followups: Sequence[NewJob] = (),
+        audit: Sequence[AuditEntry] = (),
+        ledger: Sequence[LedgerKey] = (),
+    ) -> None:
+        await anyio.to_thread.run_sync(
+            self.store.complete, job_id, owner, now, followups, audit, ledger, limiter=self._limiter
+        )
+
+    async def retry(
+        self,
+        job_id: int,
+        owner: str,
+        now: float,
+        run_after: float,
+        code: str,
+        error: str,
+        spend_attempt: bool = True,
+        audit: Sequence[AuditEntry] = (),
+    ) -> None:
+        args = (job_id, owner, now, run_after, code, error, spend_attempt, audit)
+        await anyio.to_thread.run_sync(self.store.retry, *args, limiter=self._limiter)
+
+    async def dead(
+        self,
+        job_id: int,
+        owner: str,
+        now: float,
+        code: str,
+        error: str,
+        audit: Sequence[AuditEntry] = (),
+    ) -> None:
+        await anyio.to_thread.run_sync(
+            self.store.dead, job_id, owner, now, code, error, audit, limiter=self._limiter
+        )
+
+    async def release(self, job_ids: Sequence[int], owner: str, now: float) -> None:
+        await anyio.to_thread.run_sync(
+            self.store.release, job_ids, owner, now, limiter=self._limiter
+        )
+
+    async def jobs(self, states: Collection[str] | None = None, limit: int = 100) -> list[Job]:
+        return await anyio.to_thread.run_sync(self.store.jobs, states, limit, limiter=self._limiter)
+
+    async def counts(self) -> dict[str, int]:
+        return await anyio.to_thread.run_sync(self.store.counts, limiter=self._limiter)
+
+    async def revive(self, job_ids: Sequence[int] | None, now: float) -> int:
+        return await anyio.to_thread.run_sync(
+            self.store.revive, job_ids, now, limiter=self._limiter
+        )
+
+    async def history(
+        self, user_id: int | None = None, chat_id: int | None = None, limit: int = 50
+    ) -> list[AuditEntry]:
+        return await anyio.to_thread.run_sync(
+            self.store.history, user_id, chat_id, limit, limiter=self._limiter
+        )
+
+    async def get_state(self, key: str) -> str | None:
+        return await anyio.to_thread.run_sync(self.store.get_state, key, limiter=self._limiter)
+
+    async def set_state(self, key: str, value: str | None, now: float) -> None:
+        await anyio.to_thread.run_sync(self.store.set_state, key, value, now, limiter=self._limiter)
+
+    async def ledger_add(self, entries: Sequence[LedgerKey], now: float) -> int:
+        return await anyio.to_thread.run_sync(
+            self.store.ledger_add, entries, now, limiter=self._limiter
+        )
+
+    async def ledger_remove(self, rule: str, chat_id: int, user_id: int) -> bool:
+        return await anyio.to_thread.run_sync(
+            self.store.ledger_remove, rule, chat_id, user_id, limiter=self._limiter
+        )
+
+    async def ledger(self, chat_id: int | None = None) -> list[LedgerRow]:
+        return await anyio.to_thread.run_sync(self.store.ledger, chat_id, limiter=self._limiter)
+
+    async def prune(
+        self,
+        now: float,
+        done_jobs_before: float | None,
+        events_before: float | None,
+        audit_before: float | None,
+    ) -> dict[str, int]:
+        return await anyio.to_thread.run_sync(
+            self.store.prune,
+            now,
+            done_jobs_before,
+            events_before,
+            audit_before,
+            limiter=self._limiter,
+        )
+
+    async def close(self) -> None:
+        """Close after any group commit in flight has settled."""
+        async with self._flush_lock:
+            await anyio.to_thread.run_sync(self.store.close, limiter=self._limiter)

@@ -1,0 +1,123 @@
+"""The `Store` protocol: the one durable boundary between the web tier and the worker.
+
+The contract is docs/architecture.md "Store contract". Additions beyond it, all optional for
+callers and implemented by both adapters:
+
+- `migrate(target=None)`: `target` stops at an older version (tests build a v1 database).
+- `accept_events(batch, now)`: many `accept_event` calls in one transaction (group commit,
+  used by `AsyncStore`); returns one bool per item, in order; a key repeated inside one batch
+  is a duplicate of its first occurrence.
+- `complete(..., ledger=())`: ledger rows written in the same transaction as the completion.
+- `ledger_add`, `ledger_remove`, `ledger`: who was added to which chat by which rule.
+- `counts()`: jobs per state (every state present, zero included).
+- `commits`: how many transactions committed; lets tests prove group commit.
+
+Every method is one transaction. Times are unix seconds passed in by the caller; the database
+clock is never read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Protocol
+
+from bot.jobs import AuditEntry, Job, NewJob
+
+LedgerKey = tuple[str, int, int]
+"""(rule, chat_id, user_id)"""
+
+LedgerRow = tuple[str, int, int, float]
+"""(rule, chat_id, user_id, added_at)"""
+
+EventBatch = Sequence[tuple[str, str, Sequence[NewJob]]]
+"""(event_key, event_name, jobs) per accepted event."""
+
+
+class Store(Protocol):
+    @property
+    def commits(self) -> int: ...
+
+    def migrate(self, target: int | None = None) -> int: ...
+
+    def accept_event(
+        self, event_key: str, event_name: str, jobs: Sequence[NewJob], now: float
+    ) -> bool: ...
+
+    def accept_events(self, batch: EventBatch, now: float) -> list[bool]: ...
+
+    def enqueue(self, jobs: Sequence[NewJob], now: float) -> int: ...
+
+    def claim(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        kinds: Collection[str] | None = None,
+    ) -> list[Job]: ...
+
+    def extend_lease(self, job_ids: Sequence[int], owner: str, until: float) -> None: ...
+
+    def complete(
+        self,
+        job_id: int,
+        owner: str,
+        now: float,
+        followups: Sequence[NewJob] = (),
+        audit: Sequence[AuditEntry] = (),
+        ledger: Sequence[LedgerKey] = (),
+    ) -> None: ...
+
+    def retry(
+        self,
+        job_id: int,
+        owner: str,
+        now: float,
+        run_after: float,
+        code: str,
+        error: str,
+        spend_attempt: bool = True,
+        audit: Sequence[AuditEntry] = (),
+    ) -> None: ...
+
+    def dead(
+        self,
+        job_id: int,
+        owner: str,
+        now: float,
+        code: str,
+        error: str,
+        audit: Sequence[AuditEntry] = (),
+    ) -> None: ...
+
+    def release(self, job_ids: Sequence[int], owner: str, now: float) -> None: ...
+
+    def jobs(self, states: Collection[str] | None = None, limit: int = 100) -> list[Job]: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def revive(self, job_ids: Sequence[int] | None, now: float) -> int: ...
+
+    def history(
+        self, user_id: int | None = None, chat_id: int | None = None, limit: int = 50
+    ) -> list[AuditEntry]: ...
+
+    def get_state(self, key: str) -> str | None: ...
+
+    def set_state(self, key: str, value: str | None, now: float) -> None: ...
+
+    def ledger_add(self, entries: Sequence[LedgerKey], now: float) -> int: ...
+
+    def ledger_remove(self, rule: str, chat_id: int, user_id: int) -> bool: ...
+
+    def ledger(self, chat_id: int | None = None) -> list[LedgerRow]: ...
+
+    def prune(
+        self,
+        now: float,
+        done_jobs_before: float | None,
+        events_before: float | None,
+        audit_before: float | None,
+    ) -> dict[str, int]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,289 @@
+"""`SQLStore`: the contract implemented once over the `Tx` façade of `bot.store.sql`.
+
+Adapters supply `_atomic` (one transaction, with their locking and error mapping),
+`_migration_lock` and the dialect; everything else, including every rule of the contract,
+lives here so the two backends cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from typing import ClassVar, TypeVar
+
+from bot.errors import LeaseLost, StoreError
+from bot.jobs import STATES, AuditEntry, Job, NewJob
+from bot.store import schema
+from bot.store import sql as q
+from bot.store.base import EventBatch, LedgerKey, LedgerRow
+
+T = TypeVar("T")
+
+
+class SQLStore:
+    dialect: ClassVar[schema.Dialect]
+    claim_lock: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self._commits = 0
+
+    @property
+    def commits(self) -> int:
+        """Committed transactions so far (group commit is visible as fewer commits)."""
+        return self._commits
+
+    # -- adapter hooks -------------------------------------------------------
+    def _atomic(self, fn: Callable[[q.Tx], T], *, write: bool = True) -> T:
+        raise NotImplementedError
+
+    def _migration_lock(self, tx: q.Tx) -> None:
+        """Serialise concurrent migrators (SQLite's BEGIN IMMEDIATE already does)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- migrations ----------------------------------------------------------
+    def migrate(self, target: int | None = None) -> int:
+        """Apply pending steps, each in its own transaction; return the version reached."""
+        goal = schema.LATEST if target is None else target
+
+        def step(version: int) -> Callable[[q.Tx], int]:
+            def run(tx: q.Tx) -> int:
+                self._migration_lock(tx)
+                tx.count(schema.BOOTSTRAP)
+                current = int(tx.rows("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0])
+                if current > schema.LATEST:
+                    raise StoreError(
+                        f"database schema is version {current}, newer than this code"
+                        f" (knows up to {schema.LATEST}); upgrade autojoin"
+                    )
+                if current >= version:
+                    return current
+                for statement in schema.statements(version, self.dialect):
+                    tx.count(statement)
+                tx.count("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                return version
+
+            return run
+
+        reached = self._atomic(step(0))
+        for version in range(1, goal + 1):
+            reached = max(reached, self._atomic(step(version)))
+        return reached
+
+    # -- intake --------------------------------------------------------------
+    def accept_event(
+        self, event_key: str, event_name: str, jobs: Sequence[NewJob], now: float
+    ) -> bool:
+        return self.accept_events([(event_key, event_name, jobs)], now)[0]
+
+    def accept_events(self, batch: EventBatch, now: float) -> list[bool]:
+        now = float(now)
+
+        def run(tx: q.Tx) -> list[bool]:
+            fresh: list[bool] = []
+            for key, name, jobs in batch:
+                new = tx.count(q.INSERT_EVENT, (key, name, now)) == 1
+                if new:
+                    q.insert_jobs(tx, jobs, now)
+                fresh.append(new)
+            return fresh
+
+        return self._atomic(run)
+
+    def enqueue(self, jobs: Sequence[NewJob], now: float) -> int:
+        return self._atomic(lambda tx: q.insert_jobs(tx, jobs, float(now)))
+
+    # -- leases --------------------------------------------------------------
+    def claim(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        kinds: Collection[str] | None = None,
+    ) -> list[Job]:
+        now = float(now)
+        if limit <= 0 or (kinds is not None and not kinds):
+            return []
+        if isinstance(kinds, str):
+            kinds = (kinds,)  # a bare kind, not its letters
+        kind_list = sorted(kinds) if kinds is not None else []
+        in_kinds = f" AND kind IN ({q.marks(len(kind_list))})" if kind_list else ""
+        statement = q.CLAIM.format(kinds=in_kinds, lock=self.claim_lock)
+        params = (now, now, *kind_list, int(limit), owner, now + lease_seconds, now)
+        rows = self._atomic(lambda tx: tx.rows(statement, params))
+        return sorted((q.to_job(r) for r in rows), key=lambda j: (j.run_after, j.id))
+
+    def extend_lease(self, job_ids: Sequence[int], owner: str, until: float) -> None:
+        def run(tx: q.Tx) -> None:
+            for ids in q.chunks(job_ids):
+                tx.count(q.EXTEND.format(ids=q.marks(len(ids))), (float(until), owner, *ids))
+
+        self._atomic(run)
+
+    def release(self, job_ids: Sequence[int], owner: str, now: float) -> None:
+        def run(tx: q.Tx) -> None:
+            for ids in q.chunks(job_ids):
+                tx.count(q.RELEASE.format(ids=q.marks(len(ids))), (float(now), owner, *ids))
+
+        self._atomic(run)
+
+    def _settle(self, tx: q.Tx, statement: str, params: tuple[object, ...]) -> None:
+        job_id, owner = params[-2:]
+        if tx.count(statement, params) != 1:
+            raise LeaseLost(f"job {job_id} is no longer leased to {owner}")
+
+    def complete(
+        self,
+        job_id: int,
+        owner: str,
+        now: float,
+        followups: Sequence[NewJob] = (),
+        audit: Sequence[AuditEntry] = (),
+        ledger: Sequence[LedgerKey] = (),
+    ) -> None:
+        now = float(now)
+
+        def run(tx: q.Tx) -> None:
+            self._settle(tx, q.COMPLETE, (now, job_id, owner))
+            q.insert_jobs(tx, followups, now)
+            q.insert_audit(tx, audit, job_id)
+            q.insert_ledger(tx, ledger, now)
+
+        self._atomic(run)
+
+    def retry(
+        self,
+        job_id: int,
+        owner: str,
+        now: float,
+        run_after: float,
+        code: str,
+        error: str,
+        spend_attempt: bool = True,
+        audit: Sequence[AuditEntry] = (),
+    ) -> None:
+        undo = 0 if spend_attempt else 1
+        params = (float(run_after), code, error, undo, undo, float(now), job_id, owner)
+
+        def run(tx: q.Tx) -> None:
+            self._settle(tx, q.RETRY, params)
+            q.insert_audit(tx, audit, job_id)
+
+        self._atomic(run)
+
+    def dead(
+        self,
+        job_id: int,
+        owner: str,
+        now: float,
+        code: str,
+        error: str,
+        audit: Sequence[AuditEntry] = (),
+    ) -> None:
+        def run(tx: q.Tx) -> None:
+            self._settle(tx, q.DEAD, (code, error, float(now), job_id, owner))
+            q.insert_audit(tx, audit, job_id)
+
+        self._atomic(run)
+
+    # -- operators -----------------------------------------------------------
+    def jobs(self, states: Collection[str] | None = None, limit: int = 100) -> list[Job]:
+        where, params = "", list[object]()
+        if states is not None:
+            if not states:
+                return []
+            where = f" WHERE state IN ({q.marks(len(states))})"
+            params.extend(sorted(states))
+        statement = f"SELECT {q.JOB_COLUMNS} FROM jobs{where} ORDER BY id DESC LIMIT ?"
+        rows = self._atomic(lambda tx: tx.rows(statement, (*params, int(limit))), write=False)
+        return [q.to_job(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        statement = "SELECT state, COUNT(*) FROM jobs GROUP BY state"
+        rows = self._atomic(lambda tx: tx.rows(statement), write=False)
+        return dict.fromkeys(STATES, 0) | {str(s): int(n) for s, n in rows}
+
+    def revive(self, job_ids: Sequence[int] | None, now: float) -> int:
+        """Dead jobs (and, named by id, retrying ones) start over: due now, zero attempts."""
+        now = float(now)
+
+        def run(tx: q.Tx) -> int:
+            if job_ids is None:
+                return tx.count(q.REVIVE_ALL, (now, now))
+            return sum(
+                tx.count(q.REVIVE_IDS.format(ids=q.marks(len(ids))), (now, now, *ids))
+                for ids in q.chunks(job_ids)
+            )
+
+        return self._atomic(run)
+
+    def history(
+        self, user_id: int | None = None, chat_id: int | None = None, limit: int = 50
+    ) -> list[AuditEntry]:
+        where, params = [], list[object]()
+        for column, value in (("user_id", user_id), ("chat_id", chat_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(int(value))
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        statement = f"SELECT {q.AUDIT_COLUMNS} FROM audit{clause} ORDER BY at DESC, id DESC LIMIT ?"
+        rows = self._atomic(lambda tx: tx.rows(statement, (*params, int(limit))), write=False)
+        return [q.to_audit(r) for r in rows]
+
+    def get_state(self, key: str) -> str | None:
+        statement = "SELECT value FROM kv WHERE key = ?"
+        rows = self._atomic(lambda tx: tx.rows(statement, (key,)), write=False)
+        return str(rows[0][0]) if rows else None
+
+    def set_state(self, key: str, value: str | None, now: float) -> None:
+        if value is None:
+            self._atomic(lambda tx: tx.count("DELETE FROM kv WHERE key = ?", (key,)))
+        else:
+            self._atomic(lambda tx: tx.count(q.UPSERT_STATE, (key, value, float(now))))
+
+    # -- ledger --------------------------------------------------------------
+    def ledger_add(self, entries: Sequence[LedgerKey], now: float) -> int:
+        """Record (rule, chat, user) additions; an existing row keeps its first added_at."""
+        return self._atomic(lambda tx: q.insert_ledger(tx, entries, float(now)))
+
+    def ledger_remove(self, rule: str, chat_id: int, user_id: int) -> bool:
+        statement = "DELETE FROM ledger WHERE rule = ? AND chat_id = ? AND user_id = ?"
+        return self._atomic(lambda tx: tx.count(statement, (rule, int(chat_id), int(user_id)))) > 0
+
+    def ledger(self, chat_id: int | None = None) -> list[LedgerRow]:
+        where, params = ("", ()) if chat_id is None else (" WHERE chat_id = ?", (int(chat_id),))
+        statement = (
+            f"SELECT rule, chat_id, user_id, added_at FROM ledger{where}"
+            " ORDER BY chat_id, user_id, rule"
+        )
+        rows = self._atomic(lambda tx: tx.rows(statement, params), write=False)
+        return [(str(r), int(c), int(u), float(a)) for r, c, u, a in rows]
+
+    # -- retention -----------------------------------------------------------
+    def prune(
+        self,
+        now: float,
+        done_jobs_before: float | None,
+        events_before: float | None,
+        audit_before: float | None,
+    ) -> dict[str, int]:
+        """Delete old rows; None keeps that kind. Cutoffs are absolute, `now` is not needed.
+
+        Job dedupe keys live in `dedupe_keys` with the same lifetime as event keys, so a
+        pruned done job still blocks its duplicate until its event key could repeat anyway.
+        """
+        plan = (
+            ("jobs", "DELETE FROM jobs WHERE state = 'done' AND updated_at < ?", done_jobs_before),
+            ("events", "DELETE FROM events WHERE received_at < ?", events_before),
+            ("dedupe_keys", "DELETE FROM dedupe_keys WHERE created_at < ?", events_before),
+            ("audit", "DELETE FROM audit WHERE at < ?", audit_before),
+        )
+
+        def run(tx: q.Tx) -> dict[str, int]:
+            return {
+                name: 0 if cutoff is None else tx.count(statement, (float(cutoff),))
+                for name, statement, cutoff in plan
+            }
+
+        return self._atomic(run)

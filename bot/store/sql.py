@@ -1,0 +1,178 @@
+"""SQL both adapters share: the transaction façade, statements and row conversion.
+
+Statements use `?` placeholders; the PostgreSQL adapter rewrites them to `%s`, so no statement
+here may contain a literal `?` or `%`. Every value travels as a parameter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any, Final, Protocol
+
+from bot.jobs import AuditEntry, Job, NewJob
+
+Row = tuple[Any, ...]
+CHUNK: Final = 500  # ids per IN (...) list; far below SQLite's variable limit
+
+
+class Tx(Protocol):
+    """One open transaction; adapters implement it over their own cursor."""
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]: ...
+
+    def count(self, sql: str, params: Sequence[object] = ()) -> int:
+        """Run a write statement and return how many rows it changed."""
+        ...
+
+
+JOB_COLUMNS: Final = (
+    "id, kind, payload, state, attempts, run_after, created_at, updated_at, dedupe_key,"
+    " event_key, group_key, lease_owner, lease_until, last_code, last_error"
+)
+
+AUDIT_COLUMNS: Final = (
+    "at, event_key, rule, chat_id, user_id, hide_history, outcome, code, detail, job_id"
+)
+
+DUE: Final = "((state = 'pending' AND run_after <= ?) OR (state = 'running' AND lease_until < ?))"
+
+# {kinds} is "" or " AND kind IN (?, ...)"; {lock} is "" (SQLite) or " FOR UPDATE SKIP LOCKED".
+CLAIM: Final = (
+    "WITH picked AS (SELECT id FROM jobs WHERE " + DUE + "{kinds}"
+    " ORDER BY run_after, id LIMIT ?{lock})"
+    " UPDATE jobs SET state = 'running', lease_owner = ?, lease_until = ?,"
+    " attempts = attempts + 1, updated_at = ?"
+    " WHERE id IN (SELECT id FROM picked) RETURNING " + JOB_COLUMNS
+)
+
+INSERT_EVENT: Final = (
+    "INSERT INTO events (event_key, event_name, received_at) VALUES (?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+INSERT_DEDUPE: Final = (
+    "INSERT INTO dedupe_keys (dedupe_key, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
+)
+INSERT_JOB: Final = (
+    "INSERT INTO jobs (kind, payload, state, attempts, run_after, dedupe_key, event_key,"
+    " group_key, created_at, updated_at) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+INSERT_AUDIT: Final = (
+    "INSERT INTO audit (" + AUDIT_COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_LEDGER: Final = (
+    "INSERT INTO ledger (rule, chat_id, user_id, added_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+# Settling a job: only the lease holder may, so a job taken over after a lease expired
+# cannot be settled twice. The caller turns 0 changed rows into LeaseLost.
+SETTLE_WHERE: Final = " WHERE id = ? AND state = 'running' AND lease_owner = ?"
+COMPLETE: Final = (
+    "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, updated_at = ?"
+    + SETTLE_WHERE
+)
+RETRY: Final = (
+    "UPDATE jobs SET state = 'pending', run_after = ?, last_code = ?, last_error = ?,"
+    " attempts = CASE WHEN attempts >= ? THEN attempts - ? ELSE 0 END,"
+    " lease_owner = NULL, lease_until = NULL, updated_at = ?" + SETTLE_WHERE
+)
+DEAD: Final = (
+    "UPDATE jobs SET state = 'dead', last_code = ?, last_error = ?,"
+    " lease_owner = NULL, lease_until = NULL, updated_at = ?" + SETTLE_WHERE
+)
+RELEASE: Final = (
+    "UPDATE jobs SET state = 'pending', attempts = CASE WHEN attempts > 0 THEN attempts - 1"
+    " ELSE 0 END, lease_owner = NULL, lease_until = NULL, updated_at = ?"
+    " WHERE state = 'running' AND lease_owner = ? AND id IN ({ids})"
+)
+EXTEND: Final = (
+    "UPDATE jobs SET lease_until = ? WHERE state = 'running' AND lease_owner = ? AND id IN ({ids})"
+)
+REVIVE: Final = (
+    "UPDATE jobs SET state = 'pending', run_after = ?, attempts = 0, last_code = NULL,"
+    " last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE "
+)
+REVIVE_ALL: Final = REVIVE + "state = 'dead'"
+REVIVE_IDS: Final = (
+    REVIVE + "id IN ({ids}) AND (state = 'dead' OR (state = 'pending' AND last_code IS NOT NULL))"
+)
+UPSERT_STATE: Final = (
+    "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+)
+
+
+def marks(n: int) -> str:
+    """`?, ?, ?` for an IN list of n values (n >= 1)."""
+    return ", ".join("?" * n)
+
+
+def chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield [int(i) for i in ids[start : start + CHUNK]]
+
+
+def dump_payload(job: NewJob) -> str:
+    return json.dumps(dict(job.payload), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def insert_jobs(tx: Tx, jobs: Sequence[NewJob], now: float) -> int:
+    """Insert jobs, skipping any whose dedupe key was ever stored (until pruned)."""
+    inserted = 0
+    for job in jobs:
+        payload = dump_payload(job)
+        if job.dedupe_key is not None and not tx.count(INSERT_DEDUPE, (job.dedupe_key, now)):
+            continue
+        # New jobs are due no earlier than now, so "oldest first" means first enqueued.
+        run_after = max(float(job.run_after), now)
+        params = (job.kind, payload, run_after, job.dedupe_key, job.event_key, job.group)
+        inserted += tx.count(INSERT_JOB, (*params, now, now))
+    return inserted
+
+
+def insert_audit(tx: Tx, entries: Sequence[AuditEntry], job_id: int | None = None) -> None:
+    """Audit rows; an entry without a job id gets the id of the job being settled."""
+    for e in entries:
+        jid = e.job_id if e.job_id is not None else job_id
+        params = (e.at, e.event_key, e.rule, e.chat_id, e.user_id, int(e.hide_history))
+        tx.count(INSERT_AUDIT, (*params, e.outcome, e.code, e.detail, jid))
+
+
+def insert_ledger(tx: Tx, entries: Sequence[tuple[str, int, int]], now: float) -> int:
+    return sum(tx.count(INSERT_LEDGER, (r, int(c), int(u), now)) for r, c, u in entries)
+
+
+def to_job(row: Row) -> Job:
+    return Job(
+        id=int(row[0]),
+        kind=row[1],
+        payload=json.loads(row[2]),
+        state=row[3],
+        attempts=int(row[4]),
+        run_after=float(row[5]),
+        created_at=float(row[6]),
+        updated_at=float(row[7]),
+        dedupe_key=row[8],
+        event_key=row[9],
+        group=row[10],
+        lease_owner=row[11],
+        lease_until=None if row[12] is None else float(row[12]),
+        last_code=row[13],
+        last_error=row[14],
+    )
+
+
+def to_audit(row: Row) -> AuditEntry:
+    return AuditEntry(
+        at=float(row[0]),
+        event_key=row[1],
+        rule=row[2],
+        chat_id=int(row[3]),
+        user_id=int(row[4]),
+        hide_history=bool(row[5]),
+        outcome=row[6],
+        code=row[7],
+        detail=row[8],
+        job_id=None if row[9] is None else int(row[9]),
+    )

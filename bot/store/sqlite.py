@@ -1,0 +1,113 @@
+"""SQLite adapter: one file, shared by `serve` and `worker` processes on one host.
+
+Durability before the 2xx: WAL with `synchronous=FULL`. Writers serialise with
+`BEGIN IMMEDIATE` (taking the write lock up front, so claims never interleave) and wait up to
+`BUSY_TIMEOUT` for each other. The file holds personal data, so it is created 0600.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Final, TypeVar
+
+from bot.errors import StoreError
+from bot.store import sql as q
+from bot.store.core import SQLStore
+
+T = TypeVar("T")
+BUSY_TIMEOUT: Final = 10.0  # seconds
+MEMORY: Final = ":memory:"
+
+
+class _SQLiteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[q.Row]:
+        return list(self._conn.execute(sql, tuple(params)).fetchall())
+
+    def count(self, sql: str, params: Sequence[object] = ()) -> int:
+        return self._conn.execute(sql, tuple(params)).rowcount
+
+
+def _create_private(path: str) -> None:
+    """Create the database file 0600 before SQLite does (it would honour the umask)."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot create SQLite database {path}: {exc.strerror}") from exc
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def _private_sidecars(path: str) -> None:
+    """Best effort: SQLite already gives these the database file's mode."""
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = Path(path + suffix)
+        with contextlib.suppress(OSError):  # absent, or another user's: not ours to fix
+            side.chmod(0o600)
+
+
+class SQLiteStore(SQLStore):
+    dialect = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__()
+        self.path = os.fspath(path)
+        self._lock = threading.Lock()
+        memory = self.path == MEMORY
+        if not memory:
+            _create_private(self.path)
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            if not memory:
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        self._conn: sqlite3.Connection | None = conn
+        if not memory:
+            _private_sidecars(self.path)
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    def _atomic(self, fn: Callable[[q.Tx], T], *, write: bool = True) -> T:
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise StoreError("the store is closed")
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite: {exc}") from exc
+            try:
+                result = fn(_SQLiteTx(conn))
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    # A failed rollback hides nothing: the original error is reported.
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"SQLite: {exc}") from exc
+                raise
+            self._commits += 1
+            return result
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -1,0 +1,143 @@
+"""The HTTP front: move bytes in, jobs out, answer fast.
+
+Nothing here calls Bitrix24: an event is acknowledged only after its jobs are committed,
+and the worker does the rest. Refusals are 4xx with a JSON reason, never 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.errors import EventError, PayloadTooLarge, StoreError, UnsupportedMediaType
+from bot.events import Event, parse_event
+from bot.routing import Dispatch, HandlerContext
+
+if TYPE_CHECKING:
+    from bot.wiring import Services
+
+log = logging.getLogger("autojoin.web")
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """Enforce the size limit while streaming, before the body is held in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_media_type(request: Request) -> None:
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media and media != _FORM:
+        raise UnsupportedMediaType(f"expected {_FORM}, got {media[:60]!r}")
+
+
+def dispatch_event(event: Event, services: Services) -> Dispatch | None:
+    """Run the event's pure handler and scope its keys to the portal it came from."""
+    handler = services.router.handler_for(event.name)
+    if handler is None:
+        return None
+    ctx = HandlerContext(
+        rules=services.rules.current,
+        bot_client_id=services.settings.bot_client_id.reveal()
+        if services.settings.bot_client_id
+        else None,
+    )
+    result = handler(event, ctx)
+    if result is None:
+        return None
+    event_key = f"{event.portal}:{result.key}"
+    jobs = tuple(
+        replace(
+            job,
+            event_key=event_key,
+            dedupe_key=f"{event_key}:{job.dedupe_key}" if job.dedupe_key else None,
+        )
+        for job in result.jobs
+    )
+    return Dispatch(event_key, jobs, result.note)
+
+
+def create_app(services: Services, *, metrics_app: Any = None) -> Starlette:
+    settings = services.settings
+    clock: Callable[[], float] = services.clock
+
+    async def events(request: Request) -> Response:
+        event_id = uuid.uuid4().hex[:12]
+        body = await read_limited(request, settings.max_body)
+        _check_media_type(request)
+        event = parse_event(body, services.verifier, now=clock())
+        outcome = dispatch_event(event, services)
+        if outcome is None:
+            log.info("event %s %s ignored: unhandled event", event_id, event.name)
+            services.observe_event(event.name, "ignored")
+            return JSONResponse({"status": "ignored", "reason": "unhandled event"})
+        fresh = await services.store.accept_event(outcome.key, event.name, outcome.jobs, clock())
+        status = "accepted" if fresh else "duplicate"
+        services.observe_event(event.name, status)
+        log.info(
+            "event %s %s %s key=%s jobs=%d%s",
+            event_id,
+            event.name,
+            status,
+            outcome.key,
+            len(outcome.jobs) if fresh else 0,
+            f" ({outcome.note})" if outcome.note else "",
+            extra={"event_id": event_id},
+        )
+        if fresh and outcome.jobs:
+            services.wake_worker()
+        return JSONResponse(
+            {"status": status, "jobs": len(outcome.jobs) if fresh else 0, "event_id": event_id}
+        )
+
+    async def healthz(request: Request) -> Response:
+        reasons = await services.health_reasons()
+        body = {"status": "degraded" if reasons else "ok", "reasons": reasons}
+        return JSONResponse(body)
+
+    async def event_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, EventError)
+        services.observe_rejected(exc.reason)
+        log.warning("event refused (%s): %s", exc.reason, exc.message)
+        return JSONResponse({"error": exc.reason, "message": exc.message}, exc.http_status)
+
+    async def store_error(request: Request, exc: Exception) -> Response:
+        log.error("store unavailable: %s", exc)
+        return JSONResponse({"error": "store_unavailable", "message": "try again"}, 503)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with services.running():
+            yield
+
+    routes = [
+        Route(settings.events_path, events, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    if metrics_app is not None:
+        routes.append(Route("/metrics", metrics_app, methods=["GET"]))
+    return Starlette(
+        routes=routes,
+        exception_handlers={EventError: event_error, StoreError: store_error},
+        lifespan=lifespan,
+    )

@@ -1,0 +1,209 @@
+"""Claim → execute → complete, retry, dead or pause.
+
+Failure policy by error type: retryable errors back off exponentially with jitter (capped)
+and never give up, so an accepted event survives any outage; per-job errors go dead with a
+hint; portal-wide errors pause the whole queue without spending attempts, and a slow probe
+resumes it. Leases make a crashed worker's jobs come back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from bot.actions import Executor, WorkContext
+from bot.errors import LeaseLost, PortalError, PortalWideError
+from bot.jobs import Job
+from bot.outcomes import Dead, Done, Result, Retry
+from bot.store.aio import AsyncStore
+
+log = logging.getLogger("autojoin.worker")
+
+PAUSE_KEY = "queue.pause"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    lease_seconds: float = 120.0
+    batch_size: int = 500
+    retry_base: float = 2.0
+    retry_cap: float = 600.0
+    probe_base: float = 30.0
+    probe_cap: float = 300.0
+    coalesce_window: float = 0.2
+    idle_poll: float = 1.0
+
+
+def backoff(attempts: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential with ±25% jitter, so retries from one outage do not arrive together."""
+    raw = min(cap, base * 2.0 ** max(0, attempts - 1))
+    return min(cap, raw * rng.uniform(0.75, 1.25))
+
+
+class Worker:
+    def __init__(
+        self,
+        store: AsyncStore,
+        executors: Mapping[str, Executor],
+        ctx: WorkContext,
+        *,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        config: WorkerConfig = WorkerConfig(),
+        owner: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.executors = executors
+        self.ctx = ctx
+        self.clock = clock
+        self.sleep = sleep
+        self.config = config
+        self.owner = owner or f"worker-{uuid.uuid4().hex[:10]}"
+        self.rng = rng or random.Random()
+        self._wake = anyio.Event()
+        self._stopping = False
+        self._held: list[int] = []
+        self.finished = anyio.Event()
+
+    # -- pause -------------------------------------------------------------
+    async def pause_state(self) -> dict[str, object] | None:
+        raw = await self.store.get_state(PAUSE_KEY)
+        return json.loads(raw) if raw else None
+
+    async def _pause(self, exc: PortalWideError, previous: dict[str, object] | None) -> None:
+        now = self.clock()
+        probes = int(previous["probes"]) if previous else 0  # type: ignore[call-overload]
+        delay = min(self.config.probe_cap, self.config.probe_base * 2**probes)
+        state = {
+            "code": exc.code,
+            "reason": exc.hint or exc.description or exc.code,
+            "since": previous["since"] if previous else now,
+            "next_probe": now + delay,
+            "probes": probes + 1,
+        }
+        await self.store.set_state(PAUSE_KEY, json.dumps(state), now)
+        if previous is None:
+            log.error(
+                "queue paused: %s (%s); probing every %.0fs", exc.code, state["reason"], delay
+            )
+
+    async def _probe(self, state: dict[str, object]) -> bool:
+        """True when the portal answers again and the pause is lifted."""
+        if self.clock() < float(state["next_probe"]):  # type: ignore[arg-type]
+            return False
+        try:
+            await self.ctx.client.call("user.get", {"ID": self.ctx.client.webhook.user_id})
+        except PortalWideError as exc:
+            await self._pause(exc, state)
+            return False
+        except PortalError:
+            await self._pause(PortalWideError("probe", str(state["code"]), ""), state)
+            return False
+        await self.store.set_state(PAUSE_KEY, None, self.clock())
+        log.warning("queue resumed after %s", state["code"])
+        return True
+
+    # -- one step ------------------------------------------------------------
+    async def step(self) -> int:
+        """Claim what is due and run it; return how many jobs were handled."""
+        paused = await self.pause_state()
+        if paused is not None and not await self._probe(paused):
+            return 0
+        jobs = await self.store.claim(
+            self.owner, self.clock(), self.config.lease_seconds, self.config.batch_size
+        )
+        if not jobs:
+            return 0
+        self._held = [job.id for job in jobs]
+        by_kind: dict[str, list[Job]] = {}
+        for job in jobs:
+            by_kind.setdefault(job.kind, []).append(job)
+        try:
+            for kind, group in by_kind.items():
+                await self._run_kind(kind, group)
+        except PortalWideError as exc:
+            await self._pause(exc, None)
+            await self.release_held()
+        self._held = []  # not in `finally`: a cancelled step leaves them for release_held
+        return len(jobs)
+
+    async def _run_kind(self, kind: str, jobs: Sequence[Job]) -> None:
+        executor = self.executors.get(kind)
+        if executor is None:
+            for job in jobs:
+                await self._settle(job, Dead("UNKNOWN_KIND", f"no executor for job kind {kind}"))
+            return
+        results = await executor(jobs, self.ctx)
+        for job in jobs:
+            result = results.get(job.id) or Retry("NO_RESULT", "executor returned no result")
+            await self._settle(job, result)
+
+    async def _settle(self, job: Job, result: Result) -> None:
+        now = self.clock()
+        try:
+            if isinstance(result, Done):
+                await self.store.complete(
+                    job.id, self.owner, now, result.followups, result.audit, result.ledger
+                )
+            elif isinstance(result, Retry):
+                delay = backoff(
+                    job.attempts, self.config.retry_base, self.config.retry_cap, self.rng
+                )
+                run_after = max(now + delay, result.not_before or 0.0)
+                await self.store.retry(
+                    job.id, self.owner, now, run_after, result.code, result.error
+                )
+                log.info(
+                    "job %s %s: retry in %.1fs (%s)", job.id, job.kind, run_after - now, result.code
+                )
+            else:
+                await self.store.dead(
+                    job.id, self.owner, now, result.code, result.error, result.audit
+                )
+                log.error("job %s %s dead: %s: %s", job.id, job.kind, result.code, result.error)
+        except LeaseLost:
+            log.warning("job %s: lease lost to another worker; result discarded", job.id)
+        self._held = [i for i in self._held if i != job.id]
+
+    # -- loops ---------------------------------------------------------------
+    async def run_until_idle(self, max_steps: int = 10_000) -> None:
+        """Run every job that is due now (tests and `sync`)."""
+        for _ in range(max_steps):
+            if await self.step() == 0:
+                return
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        try:
+            while not self._stopping:
+                handled = await self.step()
+                if handled or self._stopping:
+                    continue
+                with anyio.move_on_after(self.config.idle_poll):
+                    await self._wake.wait()
+                if self._wake.is_set() and not self._stopping:
+                    self._wake = anyio.Event()
+                    await self.sleep(self.config.coalesce_window)  # let concurrent adds merge
+        finally:
+            self.finished.set()
+
+    def request_stop(self) -> None:
+        """Stop claiming new work; the current step may finish."""
+        self._stopping = True
+        self._wake.set()
+
+    async def release_held(self) -> None:
+        """Jobs still held go back to the queue without spending attempts."""
+        if self._held:
+            held, self._held = self._held, []
+            await self.store.release(held, self.owner, self.clock())
+            log.info("released %d in-flight jobs", len(held))

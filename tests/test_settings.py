@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.errors import SettingsError
+from bot.settings import Secret, Settings
+
+
+def test_defaults_need_no_bitrix_settings() -> None:
+    settings = Settings.load({}, env_file=Path("/nonexistent/.env"))
+    assert settings.rules_path == Path("rules.yaml")
+    assert settings.database_url.reveal() == "sqlite:///autojoin.db"
+    assert settings.events_path == "/events"
+    with pytest.raises(SettingsError, match="B24_WEBHOOK_URL"):
+        settings.require_webhook()
+    with pytest.raises(SettingsError, match="B24_APP_TOKEN"):
+        settings.require_tokens()
+
+
+def test_token_list_ignores_empty_items_and_adds_the_bot_client_id() -> None:
+    settings = Settings.load(
+        {"B24_APP_TOKEN": " a1b2, ,c3d4,", "B24_BOT_CLIENT_ID": "botclient"},
+        env_file=Path("/nonexistent"),
+    )
+    assert [t.reveal() for t in settings.require_tokens()] == ["a1b2", "c3d4", "botclient"]
+
+
+def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text('# comment\nexport AUTOJOIN_RULES="from-file.yaml"\nB24_RATE=5\n')
+    settings = Settings.load({"B24_RATE": "3"}, env_file=env)
+    assert settings.rules_path == Path("from-file.yaml")
+    assert settings.rate == 3.0
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"B24_RATE": "fast"}, "B24_RATE"),
+        ({"B24_BURST": "0"}, "B24_BURST"),
+        ({"AUTOJOIN_EVENTS_PATH": "events"}, "AUTOJOIN_EVENTS_PATH"),
+        ({"AUTOJOIN_LOG_FORMAT": "xml"}, "AUTOJOIN_LOG_FORMAT"),
+        ({"AUTOJOIN_MAX_BODY": "-1"}, "AUTOJOIN_MAX_BODY"),
+    ],
+)
+def test_invalid_values_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.load(env, env_file=Path("/nonexistent"))
+    assert info.value.variable == variable
+    assert str(info.value).startswith(variable)
+
+
+def test_secrets_never_show_in_reprs() -> None:
+    settings = Settings.load(
+        {
+            "B24_WEBHOOK_URL": "https://p.example/rest/1/hookcode123/",
+            "B24_APP_TOKEN": "tok-secret-1",
+            "B24_BOT_CLIENT_ID": "client-secret-2",
+            "AUTOJOIN_DATABASE_URL": "postgresql://u:dbpass@h/db",
+        },
+        env_file=Path("/nonexistent"),
+    )
+    text = repr(settings) + str(settings)
+    for secret in ("hookcode123", "tok-secret-1", "client-secret-2", "dbpass"):
+        assert secret not in text
+    assert Secret("x1y2") == Secret("x1y2")
