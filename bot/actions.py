@@ -1,9 +1,7 @@
-"""Job kind → executor. Executors turn claimed jobs into REST calls and per-job results.
+"""Job kind → executor: the registry, and the context every executor gets.
 
-Adds are coalesced: every claimed add for the same chat and HIDE_HISTORY becomes one
-`im.chat.user.add` with many USERS, and the member list is read before and after it in
-the same `batch`, so one request both adds and proves what happened (`true` alone cannot
-tell added, already a member, and silently dropped apart).
+Executors live in feature modules (`bot.membership`, …) and turn claimed jobs into REST
+calls and per-job results; the worker turns results into store calls.
 """
 
 from __future__ import annotations
@@ -11,13 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from bot.directory import DepartmentDirectory
 from bot.errors import PortalError, PortalJobError, PortalRateLimited, PortalWideError
-from bot.jobs import ADD_TO_CHAT, RESOLVE_USER, AuditEntry, Job, NewJob
-from bot.outcomes import Dead, Done, Result, Retry
-from bot.rest import PortalClient, chat_user_add_params
+from bot.jobs import ADD_TO_CHAT, RESOLVE_USER, Job
+from bot.outcomes import Dead, Result, Retry
+from bot.rest import PortalClient
 from bot.rules import CompiledRules, RuleSet
 
 log = logging.getLogger("autojoin.actions")
@@ -52,7 +49,7 @@ class WorkContext:
 Executor = Callable[[Sequence[Job], WorkContext], Awaitable[dict[int, Result]]]
 
 
-def _failure(exc: PortalError) -> Result:
+def failure(exc: PortalError) -> Result:
     if isinstance(exc, PortalWideError):
         raise exc
     if isinstance(exc, PortalJobError):
@@ -61,132 +58,13 @@ def _failure(exc: PortalError) -> Result:
     return Retry(exc.code, exc.description or exc.code, not_before)
 
 
-async def resolve_users(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Result]:
-    """Department IDs → the chats the rules grant, as one add job per (chat, user)."""
-    results: dict[int, Result] = {}
-    wanted = sorted({d for job in jobs for d in job.payload["departments"]})
-    try:
-        compiled = await ctx.compiled(wanted)
-    except PortalError as exc:
-        failure = _failure(exc)
-        return {job.id: failure for job in jobs}
-    for job in jobs:
-        user_id = int(job.payload["user_id"])
-        grants = compiled.grants_for_departments(job.payload["departments"])
-        followups = tuple(
-            NewJob(
-                ADD_TO_CHAT,
-                {
-                    "chat_id": grant.chat_id,
-                    "user_id": user_id,
-                    "hide_history": grant.hide_history,
-                    "rules": list(grant.rules),
-                    "reasons": list(grant.reasons),
-                },
-                dedupe_key=f"{job.event_key or job.id}:add:{grant.chat_id}:{user_id}",
-                event_key=job.event_key,
-                group=f"{grant.chat_id}:{'Y' if grant.hide_history else 'N'}",
-            )
-            for grant in grants
-        )
-        results[job.id] = Done(followups=followups)
-    return results
+def _registry() -> Mapping[str, Executor]:
+    from bot import membership
+
+    return {
+        RESOLVE_USER: membership.resolve_users,
+        ADD_TO_CHAT: membership.add_to_chats,
+    }
 
 
-def _members(value: Any, webhook_user: int) -> set[int] | None:
-    """A member list without the webhook user is unreadable, not empty."""
-    if not isinstance(value, list):
-        return None
-    members = {int(v) for v in value if str(v).isdigit()}
-    return members if webhook_user in members else None
-
-
-def _audit(job: Job, now: float, outcome: str, code: str | None = None) -> AuditEntry:
-    payload = job.payload
-    return AuditEntry(
-        at=now,
-        event_key=job.event_key,
-        rule=",".join(payload.get("rules", [])) or None,
-        chat_id=int(payload["chat_id"]),
-        user_id=int(payload["user_id"]),
-        hide_history=bool(payload["hide_history"]),
-        outcome=outcome,
-        code=code,
-        detail="; ".join(payload.get("reasons", [])) or None,
-        job_id=job.id,
-    )
-
-
-async def add_to_chats(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Result]:
-    groups: dict[tuple[int, bool], list[Job]] = {}
-    for job in jobs:
-        key = (int(job.payload["chat_id"]), bool(job.payload["hide_history"]))
-        groups.setdefault(key, []).append(job)
-    items = list(groups.items())
-    results: dict[int, Result] = {}
-    for start in range(0, len(items), GROUPS_PER_BATCH):
-        chunk = items[start : start + GROUPS_PER_BATCH]
-        results.update(await _add_chunk(chunk, ctx))
-    return results
-
-
-async def _add_chunk(
-    chunk: Sequence[tuple[tuple[int, bool], list[Job]]], ctx: WorkContext
-) -> dict[int, Result]:
-    commands: dict[str, tuple[str, Mapping[str, Any]]] = {}
-    for i, ((chat_id, hide), group) in enumerate(chunk):
-        users = sorted({int(job.payload["user_id"]) for job in group})
-        commands[f"b{i}"] = ("im.chat.user.list", {"CHAT_ID": chat_id})
-        commands[f"a{i}"] = ("im.chat.user.add", chat_user_add_params(chat_id, users, hide))
-        commands[f"c{i}"] = ("im.chat.user.list", {"CHAT_ID": chat_id})
-    try:
-        reply = await ctx.client.batch(commands)
-    except PortalError as exc:
-        failure = _failure(exc)
-        return {job.id: failure for _, group in chunk for job in group}
-    now = ctx.clock()
-    webhook_user = ctx.client.webhook.user_id
-    results: dict[int, Result] = {}
-    for i, ((chat_id, _), group) in enumerate(chunk):
-        error = reply.errors.get(f"a{i}")
-        if error is not None:
-            failure = _failure(error)
-            for job in group:
-                if isinstance(failure, Dead):
-                    audit = (_audit(job, now, "dead", failure.code),)
-                    results[job.id] = Dead(failure.code, failure.error, audit)
-                else:
-                    results[job.id] = failure
-            log.warning("chat %s: add failed: %s", chat_id, error.code)
-            continue
-        before = _members(reply.result.get(f"b{i}"), webhook_user)
-        after = _members(reply.result.get(f"c{i}"), webhook_user)
-        if before is None or after is None:
-            for job in group:
-                results[job.id] = Retry(
-                    "MEMBER_LIST_UNREADABLE",
-                    f"chat {chat_id}: the member list does not include the webhook user",
-                )
-            continue
-        for job in group:
-            user_id = int(job.payload["user_id"])
-            outcome = (
-                "already_member"
-                if user_id in before
-                else "added"
-                if user_id in after
-                else "dropped"
-            )
-            ledger = (
-                tuple((rule, chat_id, user_id) for rule in job.payload.get("rules", []))
-                if outcome == "added"
-                else ()
-            )
-            results[job.id] = Done(audit=(_audit(job, now, outcome),), ledger=ledger)
-    return results
-
-
-EXECUTORS: Mapping[str, Executor] = {
-    RESOLVE_USER: resolve_users,
-    ADD_TO_CHAT: add_to_chats,
-}
+EXECUTORS: Mapping[str, Executor] = _registry()
