@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from bot.actions import EXECUTORS, WorkContext
 from bot.directory import DepartmentDirectory
 from bot.events import Verifier
+from bot.ratelimit import StoreBucketState
 from bot.rest import LeakyBucket, OperatingGuard, PortalClient
 from bot.routing import Router
 from bot.rules import RuleSet, load_rules
@@ -140,7 +141,14 @@ def build_worker(
 ) -> tuple[Worker, httpx.AsyncClient]:
     webhook = settings.require_webhook()
     http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0, connect=5.0))
-    bucket = LeakyBucket(settings.burst, settings.rate, clock=clock, sleep=sleep)
+    bucket = LeakyBucket(
+        settings.burst,
+        settings.rate,
+        clock=clock,
+        sleep=sleep,
+        state=StoreBucketState(store.store, clock),
+    )
+    bucket.assume_full()
     client = PortalClient(http, webhook, bucket=bucket, operating=OperatingGuard(clock=clock))
     directory = DepartmentDirectory(client, clock=clock, ttl=settings.department_ttl)
     ctx = WorkContext(client, directory, lambda: rules.current, clock)

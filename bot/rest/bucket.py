@@ -113,6 +113,16 @@ class LeakyBucket:
             await self.sleep(wait)
         return wait
 
+    def assume_full(self) -> None:
+        """A fresh process cannot know what happened while it was down: start from full."""
+        now = self.clock()
+
+        def fill(stored: BucketLevel | None) -> BucketLevel:
+            level, at = self._drained(stored, now)
+            return max(level, self.limit), at
+
+        self.state.update(fill)
+
     def saturate(self) -> None:
         """The portal said QUERY_LIMIT_EXCEEDED: its counter is at least `capacity`."""
         now = self.clock()

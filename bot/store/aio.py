@@ -16,7 +16,7 @@ them (they arrived within one commit interval).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -199,6 +199,13 @@ class AsyncStore:
 
     async def set_state(self, key: str, value: str | None, now: float) -> None:
         await anyio.to_thread.run_sync(self.store.set_state, key, value, now, limiter=self._limiter)
+
+    async def update_state(
+        self, key: str, fn: Callable[[str | None], str | None], now: float
+    ) -> str | None:
+        return await anyio.to_thread.run_sync(
+            self.store.update_state, key, fn, now, limiter=self._limiter
+        )
 
     async def ledger_add(self, entries: Sequence[LedgerKey], now: float) -> int:
         return await anyio.to_thread.run_sync(

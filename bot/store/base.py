@@ -18,7 +18,7 @@ clock is never read.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
 from bot.jobs import AuditEntry, Job, NewJob
@@ -105,6 +105,12 @@ class Store(Protocol):
     def get_state(self, key: str) -> str | None: ...
 
     def set_state(self, key: str, value: str | None, now: float) -> None: ...
+
+    def update_state(
+        self, key: str, fn: Callable[[str | None], str | None], now: float
+    ) -> str | None:
+        """Atomic read-modify-write of one key across processes; `fn` may run again."""
+        ...
 
     def ledger_add(self, entries: Sequence[LedgerKey], now: float) -> int: ...
 

@@ -38,6 +38,9 @@ class SQLStore:
     def _migration_lock(self, tx: q.Tx) -> None:
         """Serialise concurrent migrators (SQLite's BEGIN IMMEDIATE already does)."""
 
+    def _key_lock(self, tx: q.Tx, key: str) -> None:
+        """Serialise read-modify-write of one state key (SQLite's BEGIN IMMEDIATE already does)."""
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -241,6 +244,23 @@ class SQLStore:
             self._atomic(lambda tx: tx.count("DELETE FROM kv WHERE key = ?", (key,)))
         else:
             self._atomic(lambda tx: tx.count(q.UPSERT_STATE, (key, value, float(now))))
+
+    def update_state(
+        self, key: str, fn: Callable[[str | None], str | None], now: float
+    ) -> str | None:
+        """Atomic read-modify-write of one key, across processes (shared rate budgets)."""
+
+        def run(tx: q.Tx) -> str | None:
+            self._key_lock(tx, key)
+            rows = tx.rows("SELECT value FROM kv WHERE key = ?", (key,))
+            value = fn(str(rows[0][0]) if rows else None)
+            if value is None:
+                tx.count("DELETE FROM kv WHERE key = ?", (key,))
+            else:
+                tx.count(q.UPSERT_STATE, (key, value, float(now)))
+            return value
+
+        return self._atomic(run)
 
     # -- ledger --------------------------------------------------------------
     def ledger_add(self, entries: Sequence[LedgerKey], now: float) -> int:

@@ -82,6 +82,11 @@ class PostgresStore(SQLStore):
         key = zlib.crc32(f"autojoin.migrate:{self.schema or ''}".encode())
         tx.rows("SELECT pg_advisory_xact_lock(?)", (key,))
 
+    def _key_lock(self, tx: q.Tx, key: str) -> None:
+        """An advisory lock also covers a key that has no row yet (FOR UPDATE would not)."""
+        lock = zlib.crc32(f"autojoin.kv:{self.schema or ''}:{key}".encode())
+        tx.rows("SELECT pg_advisory_xact_lock(?)", (lock,))
+
     def _atomic(self, fn: Callable[[q.Tx], T], *, write: bool = True) -> T:
         with self._lock:
             try:

@@ -228,3 +228,18 @@ def test_record_ignores_missing_or_garbage_time() -> None:
 def test_guard_refuses_bad_parameters() -> None:
     with pytest.raises(ValueError, match="positive"):
         OperatingGuard(clock=FakeClock(), slow_from=1.0)
+
+
+def test_assume_full_raises_a_low_level_but_never_lowers_a_high_one() -> None:
+    from bot.rest.bucket import LeakyBucket, MemoryBucketState
+    from tests.fakes import FakeClock
+
+    clock = FakeClock()
+    state = MemoryBucketState((0.0, clock()))
+    bucket = LeakyBucket(50, 2.0, clock=clock, sleep=clock.sleep, state=state)
+    assert bucket.level() == 0.0
+    bucket.assume_full()
+    assert bucket.level() == bucket.limit
+    bucket.saturate()
+    bucket.assume_full()
+    assert bucket.level() == 50.0
