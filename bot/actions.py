@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from bot.directory import DepartmentDirectory
 from bot.errors import PortalError, PortalJobError, PortalRateLimited, PortalWideError
 from bot.jobs import ADD_TO_CHAT, RESOLVE_USER, Job
+from bot.metrics import Metrics
 from bot.outcomes import Dead, Result, Retry
 from bot.rest import PortalClient
 from bot.rules import CompiledRules, RuleSet
@@ -28,6 +29,7 @@ class WorkContext:
     directory: DepartmentDirectory
     rules: Callable[[], RuleSet]
     clock: Callable[[], float]
+    metrics: Metrics | None = None
     _compiled: tuple[str, int, CompiledRules] | None = None
 
     async def compiled(self, require: Sequence[int] = ()) -> CompiledRules:

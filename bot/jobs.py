@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -63,3 +64,10 @@ class AuditEntry:
     code: str | None = None
     detail: str | None = None
     job_id: int | None = None
+
+
+def event_id(event_key: str | None) -> str:
+    """A short, stable id for log lines: the same event and all its jobs share it."""
+    if not event_key:
+        return "-"
+    return hashlib.sha256(event_key.encode("utf-8")).hexdigest()[:12]

@@ -73,6 +73,7 @@ class MaskSecrets(logging.Filter):
             value = record.__dict__.get(key)
             if isinstance(value, str):
                 record.__dict__[key] = self.registry.mask(value)
+        record.__dict__.setdefault("event_id", "-")
         return True
 
 
@@ -87,7 +88,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key in ("event_id", "job_id"):
-            if key in record.__dict__:
+            if record.__dict__.get(key, "-") != "-":
                 payload[key] = record.__dict__[key]
         if record.exc_text:
             payload["exc"] = record.exc_text
@@ -106,7 +107,9 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> logging.Handler
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(event_id)s] %(message)s")
+        )
     root.addHandler(handler)
     root.setLevel(level.upper())
     return handler

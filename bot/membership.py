@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.actions import WorkContext, failure
 from bot.errors import PortalError
-from bot.jobs import ADD_TO_CHAT, AuditEntry, Job, NewJob
+from bot.jobs import ADD_TO_CHAT, AuditEntry, Job, NewJob, event_id
 from bot.outcomes import Dead, Done, Result, Retry
 from bot.rest import chat_user_add_params
 
@@ -44,6 +44,7 @@ async def resolve_users(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Resu
                     "hide_history": grant.hide_history,
                     "rules": list(grant.rules),
                     "reasons": list(grant.reasons),
+                    "accepted_at": job.payload.get("accepted_at", job.created_at),
                 },
                 dedupe_key=f"{job.event_key or job.id}:add:{grant.chat_id}:{user_id}",
                 event_key=job.event_key,
@@ -145,4 +146,15 @@ async def _add_chunk(
                 else ()
             )
             results[job.id] = Done(audit=(_audit(job, now, outcome),), ledger=ledger)
+            log.info(
+                "chat %s: user %s %s (history %s)",
+                chat_id,
+                user_id,
+                outcome,
+                "hidden" if job.payload["hide_history"] else "visible",
+                extra={"event_id": event_id(job.event_key), "job_id": str(job.id)},
+            )
+            accepted_at = job.payload.get("accepted_at")
+            if ctx.metrics is not None and outcome == "added" and accepted_at is not None:
+                ctx.metrics.latency.observe(max(0.0, now - float(accepted_at)))
     return results

@@ -140,9 +140,15 @@ class Metrics:
         self.events.labels(OTHER, "rejected").inc()
 
     def rest_call(self, method: str, code: str | None) -> None:
-        self.rest_calls.labels(
-            _closed(method, REST_METHODS), _closed((code or "ok").upper(), REST_CODES)
-        ).inc()
+        label = "ok" if code is None else _closed(code.upper(), REST_CODES)
+        self.rest_calls.labels(_closed(method, REST_METHODS), label).inc()
+
+    def observe(self, method: str, code: str | None) -> None:
+        """`CallObserver` for the REST client."""
+        self.rest_call(method, code)
+
+    def waited(self, seconds: float) -> None:
+        self.rate_waits.inc(seconds)
 
     def set_rules(self, digest: str) -> None:
         self.rules.clear()

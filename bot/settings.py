@@ -101,6 +101,7 @@ class Settings:
     coalesce_window: float = 0.2
     log_level: str = "INFO"
     log_format: str = "text"
+    rules_poll: float = 2.0
 
     @classmethod
     def load(
@@ -143,6 +144,7 @@ class Settings:
             coalesce_window=_number(env, "AUTOJOIN_COALESCE_MS", 200, int) / 1000,
             log_level=env.get("AUTOJOIN_LOG_LEVEL", "INFO").strip().upper() or "INFO",
             log_format=log_format,
+            rules_poll=_number(env, "AUTOJOIN_RULES_POLL", 2.0, float),
         )
 
     def require_webhook(self) -> WebhookUrl:

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from bot.errors import EventError, PayloadTooLarge, StoreError, UnsupportedMediaType
 from bot.events import Event, parse_event
+from bot.jobs import event_id as stable_event_id
 from bot.routing import Dispatch, HandlerContext
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def create_app(services: Services, *, metrics_app: Any = None) -> Starlette:
     clock: Callable[[], float] = services.clock
 
     async def events(request: Request) -> Response:
-        event_id = uuid.uuid4().hex[:12]
+        event_id = uuid.uuid4().hex[:12]  # replaced by the stable id once the key is known
         body = await read_limited(request, settings.max_body)
         _check_media_type(request)
         event = parse_event(body, services.verifier, now=clock())
@@ -91,6 +92,7 @@ def create_app(services: Services, *, metrics_app: Any = None) -> Starlette:
             log.info("event %s %s ignored: unhandled event", event_id, event.name)
             services.observe_event(event.name, "ignored")
             return JSONResponse({"status": "ignored", "reason": "unhandled event"})
+        event_id = stable_event_id(outcome.key)
         fresh = await services.store.accept_event(outcome.key, event.name, outcome.jobs, clock())
         status = "accepted" if fresh else "duplicate"
         services.observe_event(event.name, status)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import httpx
@@ -16,10 +18,12 @@ from starlette.applications import Starlette
 from bot.actions import EXECUTORS, WorkContext
 from bot.directory import DepartmentDirectory
 from bot.events import Verifier
+from bot.metrics import Metrics, metrics_endpoint
 from bot.ratelimit import StoreBucketState
+from bot.reload import RulesHolder
 from bot.rest import LeakyBucket, OperatingGuard, PortalClient
 from bot.routing import Router
-from bot.rules import RuleSet, load_rules
+from bot.rules import load_rules
 from bot.settings import Settings
 from bot.store import open_store
 from bot.store.aio import AsyncStore
@@ -30,64 +34,84 @@ log = logging.getLogger("autojoin")
 STOP_GRACE = 5.0
 
 
-class RulesHolder:
-    """The rules in force; swapped atomically on reload, read once per event."""
-
-    def __init__(self, rules: RuleSet) -> None:
-        self.current = rules
-
-
 @dataclass
 class Services:
+    """What the app and the worker share; built once by `build_services`."""
+
     settings: Settings
     clock: Callable[[], float]
     store: AsyncStore
     rules: RulesHolder
     router: Router
     verifier: Verifier
+    metrics: Metrics
     worker: Worker | None = None
     http: httpx.AsyncClient | None = None
-    counters: dict[str, int] = field(default_factory=dict)
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
     def wake_worker(self) -> None:
         if self.worker is not None:
             self.worker.wake()
 
     def observe_event(self, name: str, outcome: str) -> None:
-        key = f"event:{outcome}"
-        self.counters[key] = self.counters.get(key, 0) + 1
+        self.metrics.event(name, outcome)
 
     def observe_rejected(self, reason: str) -> None:
-        key = f"rejected:{reason}"
-        self.counters[key] = self.counters.get(key, 0) + 1
+        self.metrics.reject(reason)
 
     async def health_reasons(self) -> list[dict[str, object]]:
-        reasons: list[dict[str, object]] = []
+        reasons: list[dict[str, object]] = list(self.rules.health())
         raw = await self.store.get_state(PAUSE_KEY)
         if raw:
             state = json.loads(raw)
             reasons.append({"check": "portal", "code": state["code"], "message": state["reason"]})
         return reasons
 
+    async def refresh_metrics(self) -> None:
+        self.metrics.set_job_counts(await self.store.counts())
+
+    async def watch_rules(self) -> None:
+        """Reload rules.yaml when its bytes change (polling: no extra dependency)."""
+        interval = self.settings.rules_poll
+        if interval <= 0:
+            return
+        while True:
+            await anyio.sleep(interval)
+            if self.rules.changed():
+                self.rules.reload()
+
+    async def watch_sighup(self) -> None:
+        try:
+            with anyio.open_signal_receiver(signal.SIGHUP) as signals:
+                async for _ in signals:
+                    log.info("SIGHUP: reloading rules")
+                    self.rules.reload()
+        except (NotImplementedError, RuntimeError, ValueError):
+            return  # not the main thread, or a platform without signals
+
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Run the worker beside the app; on shutdown finish or release what is in flight."""
+        """Run the worker and watchers beside the app; on shutdown finish or release work."""
+        worker = self.worker
         try:
-            if self.worker is None:
-                yield
-                return
-            worker = self.worker
             async with anyio.create_task_group() as tg:
-                tg.start_soon(worker.run_forever)
+                tg.start_soon(self.watch_rules)
+                tg.start_soon(self.watch_sighup)
+                for task in self.background:
+                    tg.start_soon(task)
+                if worker is not None:
+                    tg.start_soon(worker.run_forever)
                 try:
                     yield
                 finally:
-                    worker.request_stop()
-                    with anyio.move_on_after(STOP_GRACE):
-                        await worker.finished.wait()
+                    if worker is not None:
+                        worker.request_stop()
+                        with anyio.move_on_after(STOP_GRACE):
+                            await worker.finished.wait()
                     tg.cancel_scope.cancel()
-            with anyio.CancelScope(shield=True):
-                await worker.release_held()
+            if worker is not None:
+                with anyio.CancelScope(shield=True):
+                    await worker.release_held()
         finally:
             with anyio.CancelScope(shield=True):
                 if self.http is not None:
@@ -107,6 +131,8 @@ def build_services(
 ) -> Services:
     """Everything `serve` needs; `transport` lets tests and the demo aim at the fake portal."""
     rules = load_rules(settings.rules_path)
+    metrics = Metrics(router.events)
+    metrics.set_rules(rules.digest)
     store = AsyncStore(open_store(settings.database_url.reveal()))
     verifier = Verifier(
         tokens=tuple(t.reveal() for t in settings.require_tokens()),
@@ -114,8 +140,8 @@ def build_services(
         domain=settings.portal_domain,
         max_age=settings.max_event_age,
     )
-    holder = RulesHolder(rules)
-    services = Services(settings, clock, store, holder, router, verifier)
+    holder = RulesHolder(rules, settings.rules_path, on_swap=lambda r: metrics.set_rules(r.digest))
+    services = Services(settings, clock, store, holder, router, verifier, metrics)
     if run_worker:
         services.worker, services.http = build_worker(
             settings,
@@ -125,6 +151,7 @@ def build_services(
             sleep=sleep,
             transport=transport,
             config=worker_config,
+            metrics=metrics,
         )
     return services
 
@@ -138,6 +165,7 @@ def build_worker(
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     transport: httpx.AsyncBaseTransport | None = None,
     config: WorkerConfig | None = None,
+    metrics: Metrics | None = None,
 ) -> tuple[Worker, httpx.AsyncClient]:
     webhook = settings.require_webhook()
     http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0, connect=5.0))
@@ -149,9 +177,11 @@ def build_worker(
         state=StoreBucketState(store.store, clock),
     )
     bucket.assume_full()
-    client = PortalClient(http, webhook, bucket=bucket, operating=OperatingGuard(clock=clock))
+    client = PortalClient(
+        http, webhook, bucket=bucket, operating=OperatingGuard(clock=clock), observer=metrics
+    )
     directory = DepartmentDirectory(client, clock=clock, ttl=settings.department_ttl)
-    ctx = WorkContext(client, directory, lambda: rules.current, clock)
+    ctx = WorkContext(client, directory, lambda: rules.current, clock, metrics=metrics)
     config = config or WorkerConfig(
         lease_seconds=settings.lease_seconds,
         retry_cap=settings.retry_cap,
@@ -161,7 +191,8 @@ def build_worker(
     return worker, http
 
 
-def create_app(services: Services) -> Starlette:
+def create_app(services: Services, *, metrics_route: bool = True) -> Starlette:
     from bot.web import create_app as _create
 
-    return _create(services)
+    endpoint = metrics_endpoint(services.metrics, services.refresh_metrics)
+    return _create(services, metrics_app=endpoint if metrics_route else None)

@@ -19,7 +19,7 @@ import anyio
 
 from bot.actions import Executor, WorkContext
 from bot.errors import LeaseLost, PortalError, PortalWideError
-from bot.jobs import Job
+from bot.jobs import Job, event_id
 from bot.outcomes import Dead, Done, Result, Retry
 from bot.store.aio import AsyncStore
 
@@ -167,7 +167,14 @@ class Worker:
                 await self.store.dead(
                     job.id, self.owner, now, result.code, result.error, result.audit
                 )
-                log.error("job %s %s dead: %s: %s", job.id, job.kind, result.code, result.error)
+                log.error(
+                    "job %s %s dead: %s: %s",
+                    job.id,
+                    job.kind,
+                    result.code,
+                    result.error,
+                    extra={"event_id": event_id(job.event_key), "job_id": str(job.id)},
+                )
         except LeaseLost:
             log.warning("job %s: lease lost to another worker; result discarded", job.id)
         self._held = [i for i in self._held if i != job.id]

@@ -9,8 +9,11 @@ from typing import Any
 
 import anyio
 import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from bot.logsafe import configure_logging
+from bot.metrics import metrics_endpoint
 from bot.settings import Settings
 from bot.wiring import build_services, create_app
 
@@ -23,6 +26,12 @@ def register(sub: Any) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument(
         "--no-worker", action="store_true", help="only accept events; run `autojoin worker` apart"
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve GET /metrics on this port only (default: on the main port)",
     )
     serve.set_defaults(func=cmd_serve)
     worker = sub.add_parser("worker", help="process queued jobs without the HTTP front")
@@ -39,17 +48,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings.load()
     configure_logging(settings.log_level, settings.log_format)
     services = build_services(settings, router=_router(), run_worker=not args.no_worker)
-    app = create_app(services)
+    app = create_app(services, metrics_route=not args.metrics_port)
     log.info("serving on %s:%s, events at %s", args.host, args.port, settings.events_path)
-    uvicorn.run(
+    servers = [_server(app, args.host, args.port)]
+    if args.metrics_port:
+        endpoint = metrics_endpoint(services.metrics, services.refresh_metrics)
+        metrics_app = Starlette(routes=[Route("/metrics", endpoint, methods=["GET"])])
+        servers.append(_server(metrics_app, args.host, args.metrics_port))
+        log.info("metrics on %s:%s/metrics", args.host, args.metrics_port)
+
+    async def run_one(server: uvicorn.Server) -> None:
+        await server.serve()
+        for other in servers:  # one got the signal: stop the others too
+            other.should_exit = True
+
+    async def run_all() -> None:
+        async with anyio.create_task_group() as tg:
+            for server in servers:  # the main server first, so it is the outer signal handler
+                tg.start_soon(run_one, server)
+
+    anyio.run(run_all)
+    return 0
+
+
+def _server(app: Any, host: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(
         app,
-        host=args.host,
-        port=args.port,
+        host=host,
+        port=port,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        lifespan="auto",
     )
-    return 0
+    return uvicorn.Server(config)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import httpx
 
@@ -60,6 +60,14 @@ def chat_user_add_params(chat_id: int, users: Iterable[int], hide_history: bool)
     }
 
 
+class CallObserver(Protocol):
+    """Told about every HTTP request (metrics); must not raise or block."""
+
+    def observe(self, method: str, code: str | None) -> None: ...
+
+    def waited(self, seconds: float) -> None: ...
+
+
 class PortalClient:
     def __init__(
         self,
@@ -69,12 +77,14 @@ class PortalClient:
         bucket: LeakyBucket,
         operating: OperatingGuard | None = None,
         timeout: float = 10.0,
+        observer: CallObserver | None = None,
     ) -> None:
         self.http = http
         self.webhook = webhook
         self.bucket = bucket
         self.operating = operating
         self.timeout = timeout
+        self.observer = observer
 
     def __repr__(self) -> str:
         return f"PortalClient({self.webhook!r})"
@@ -151,21 +161,32 @@ class PortalClient:
         self, method: str, body: Mapping[str, Any], methods: tuple[str, ...]
     ) -> Mapping[str, Any]:
         await self._hold(methods)
-        await self.bucket.acquire()
+        waited = await self.bucket.acquire()
+        observe = self.observer.observe if self.observer is not None else None
+        if self.observer is not None and waited > 0:
+            self.observer.waited(waited)
         try:
             response = await self.http.post(
                 self.webhook.url_for(method), json=body, timeout=self.timeout
             )
         except httpx.TimeoutException as exc:
+            if observe:
+                observe(method, "TIMEOUT")
             raise make_error(method, "TIMEOUT", type(exc).__name__) from None
         except (httpx.HTTPError, OSError) as exc:
+            if observe:
+                observe(method, "NETWORK_ERROR")
             raise make_error(method, "NETWORK_ERROR", type(exc).__name__) from None
         data = _json(response.content)
         if not response.is_success or data is None or data.get("error") or "result" not in data:
             content = data if data is not None else response.content
             error = error_from_response(method, response.status_code, content, redact=self._redact)
             log.debug("%s failed: %s (HTTP %s)", method, error.code, response.status_code)
+            if observe:
+                observe(method, error.code)
             raise self._noted(error)
+        if observe:
+            observe(method, None)
         if self.operating is not None:
             self.operating.record(method, _time(data))
         return data
