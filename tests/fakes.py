@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio.lowlevel
+import httpx
 
 
 class FakeClock:
@@ -31,3 +32,15 @@ class FakeClock:
     @property
     def slept(self) -> float:
         return sum(self.sleeps)
+
+
+class FakeRecordingTransport(httpx.AsyncBaseTransport):
+    """Passes requests to `inner` and remembers every URL, to prove where credentials went."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.urls: list[httpx.URL] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.urls.append(request.url)
+        return await self.inner.handle_async_request(request)

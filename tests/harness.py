@@ -74,6 +74,7 @@ async def open_harness(
     portal: FakePortal | None = None,
     clock: FakeClock | None = None,
     config: WorkerConfig | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
     **env: str,
 ) -> AsyncIterator[Harness]:
     clock = clock or FakeClock()
@@ -84,7 +85,7 @@ async def open_harness(
         router=handlers.router,
         clock=clock,
         sleep=clock.sleep,
-        transport=httpx.ASGITransport(app=portal.app),
+        transport=transport or httpx.ASGITransport(app=portal.app),
         worker_config=config,
     )
     app = create_app(services)

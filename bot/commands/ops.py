@@ -104,7 +104,13 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     now = time.time()
-    store = open_store(Settings.load().database_url.reveal())
+    settings = Settings.load()
+    if settings.max_event_age and args.events_days * DAY <= settings.max_event_age:
+        raise UsageError(
+            "--events-days must outlive AUTOJOIN_MAX_EVENT_AGE, or a replay inside the "
+            "window would be taken for a new event"
+        )
+    store = open_store(settings.database_url.reveal())
     try:
         counts = store.prune(
             now,
