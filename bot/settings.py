@@ -102,6 +102,9 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     rules_poll: float = 2.0
+    keep_jobs_days: float = 7.0
+    keep_events_days: float = 90.0
+    keep_audit_days: float = 365.0
 
     @classmethod
     def load(
@@ -145,7 +148,18 @@ class Settings:
             log_level=env.get("AUTOJOIN_LOG_LEVEL", "INFO").strip().upper() or "INFO",
             log_format=log_format,
             rules_poll=_number(env, "AUTOJOIN_RULES_POLL", 2.0, float),
+            keep_jobs_days=_number(env, "AUTOJOIN_KEEP_JOBS_DAYS", 7.0, float),
+            keep_events_days=_number(env, "AUTOJOIN_KEEP_EVENTS_DAYS", 90.0, float),
+            keep_audit_days=_number(env, "AUTOJOIN_KEEP_AUDIT_DAYS", 365.0, float),
         )
+
+    def __post_init__(self) -> None:
+        if self.max_event_age and self.keep_events_days * 86_400 <= self.max_event_age:
+            raise SettingsError(
+                "AUTOJOIN_KEEP_EVENTS_DAYS",
+                "dedupe keys must outlive AUTOJOIN_MAX_EVENT_AGE, or a replay inside the "
+                "window would look new",
+            )
 
     def require_webhook(self) -> WebhookUrl:
         from bot.rest.webhook import WebhookUrl

@@ -15,6 +15,7 @@ import anyio
 import httpx
 from starlette.applications import Starlette
 
+from bot import retention
 from bot.actions import EXECUTORS, WorkContext
 from bot.directory import DepartmentDirectory
 from bot.events import Verifier
@@ -142,6 +143,7 @@ def build_services(
     )
     holder = RulesHolder(rules, settings.rules_path, on_swap=lambda r: metrics.set_rules(r.digest))
     services = Services(settings, clock, store, holder, router, verifier, metrics)
+    services.background.append(retention.periodic(store, settings, clock))
     if run_worker:
         services.worker, services.http = build_worker(
             settings,

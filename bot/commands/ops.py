@@ -32,9 +32,9 @@ def register(sub: Any) -> None:
     history.add_argument("-n", type=int, default=50)
     history.set_defaults(func=cmd_history)
     prune = sub.add_parser("prune", help="delete old finished jobs, dedupe keys and audit rows")
-    prune.add_argument("--jobs-days", type=float, default=7.0)
-    prune.add_argument("--events-days", type=float, default=90.0)
-    prune.add_argument("--audit-days", type=float, default=365.0)
+    prune.add_argument("--jobs-days", type=float, help="default AUTOJOIN_KEEP_JOBS_DAYS (7)")
+    prune.add_argument("--events-days", type=float, help="default AUTOJOIN_KEEP_EVENTS_DAYS (90)")
+    prune.add_argument("--audit-days", type=float, help="default AUTOJOIN_KEEP_AUDIT_DAYS (365)")
     prune.set_defaults(func=cmd_prune)
 
 
@@ -105,7 +105,10 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_prune(args: argparse.Namespace) -> int:
     now = time.time()
     settings = Settings.load()
-    if settings.max_event_age and args.events_days * DAY <= settings.max_event_age:
+    jobs_days = settings.keep_jobs_days if args.jobs_days is None else args.jobs_days
+    events_days = settings.keep_events_days if args.events_days is None else args.events_days
+    audit_days = settings.keep_audit_days if args.audit_days is None else args.audit_days
+    if settings.max_event_age and events_days * DAY <= settings.max_event_age:
         raise UsageError(
             "--events-days must outlive AUTOJOIN_MAX_EVENT_AGE, or a replay inside the "
             "window would be taken for a new event"
@@ -114,9 +117,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     try:
         counts = store.prune(
             now,
-            done_jobs_before=now - args.jobs_days * DAY,
-            events_before=now - args.events_days * DAY,
-            audit_before=now - args.audit_days * DAY,
+            done_jobs_before=now - jobs_days * DAY,
+            events_before=now - events_days * DAY,
+            audit_before=now - audit_days * DAY,
         )
     finally:
         store.close()
