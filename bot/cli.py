@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.commands import check, demo, ops, run
+from bot.commands import check, demo, ops, run, schema
 from bot.errors import AutojoinError, RulesError
 from bot.logsafe import SECRETS
 
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.register(sub)
     ops.register(sub)
     demo.register(sub)
+    schema.register(sub)
     return parser
 
 

@@ -124,3 +124,11 @@ def test_documented_validator_only_cases_really_differ(case: str) -> None:
     text, validator_verdict = VALIDATOR_ONLY[case]
     assert validator_accepts(text) is validator_verdict
     assert schema_accepts(text) is not validator_verdict
+
+
+def test_autojoin_schema_prints_the_shipped_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    assert main(["schema"]) == 0
+    shipped = (Path(__file__).resolve().parents[2] / "rules.schema.json").read_text("utf-8")
+    assert capsys.readouterr().out == shipped
