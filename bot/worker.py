@@ -18,10 +18,11 @@ from dataclasses import dataclass
 import anyio
 
 from bot.actions import Executor, WorkContext
-from bot.errors import LeaseLost, PortalError, PortalWideError
+from bot.errors import PortalError, PortalWideError
 from bot.jobs import Job, event_id
 from bot.outcomes import Dead, Done, Result, Retry
 from bot.store.aio import AsyncStore
+from bot.store.base import Settlement
 
 log = logging.getLogger("autojoin.worker")
 
@@ -137,35 +138,46 @@ class Worker:
     async def _run_kind(self, kind: str, jobs: Sequence[Job]) -> None:
         executor = self.executors.get(kind)
         if executor is None:
-            for job in jobs:
-                await self._settle(job, Dead("UNKNOWN_KIND", f"no executor for job kind {kind}"))
+            missing = Dead("UNKNOWN_KIND", f"no executor for job kind {kind}")
+            await self._settle(jobs, dict.fromkeys((job.id for job in jobs), missing))
             return
         results = await executor(jobs, self.ctx)
+        await self._settle(jobs, results)
+
+    async def _settle(self, jobs: Sequence[Job], results: Mapping[int, Result]) -> None:
+        """One transaction for the whole group: thousands of adds cost one commit."""
+        now = self.clock()
+        items: list[Settlement] = []
         for job in jobs:
             result = results.get(job.id) or Retry("NO_RESULT", "executor returned no result")
-            await self._settle(job, result)
-
-    async def _settle(self, job: Job, result: Result) -> None:
-        now = self.clock()
-        try:
+            extra = {"event_id": event_id(job.event_key), "job_id": str(job.id)}
             if isinstance(result, Done):
-                await self.store.complete(
-                    job.id, self.owner, now, result.followups, result.audit, result.ledger
+                items.append(
+                    Settlement(job.id, "done", result.followups, result.audit, result.ledger)
                 )
             elif isinstance(result, Retry):
                 delay = backoff(
                     job.attempts, self.config.retry_base, self.config.retry_cap, self.rng
                 )
                 run_after = max(now + delay, result.not_before or 0.0)
-                await self.store.retry(
-                    job.id, self.owner, now, run_after, result.code, result.error
+                items.append(
+                    Settlement(
+                        job.id, "retry", run_after=run_after, code=result.code, error=result.error
+                    )
                 )
                 log.info(
-                    "job %s %s: retry in %.1fs (%s)", job.id, job.kind, run_after - now, result.code
+                    "job %s %s: retry in %.1fs (%s)",
+                    job.id,
+                    job.kind,
+                    run_after - now,
+                    result.code,
+                    extra=extra,
                 )
             else:
-                await self.store.dead(
-                    job.id, self.owner, now, result.code, result.error, result.audit
+                items.append(
+                    Settlement(
+                        job.id, "dead", audit=result.audit, code=result.code, error=result.error
+                    )
                 )
                 log.error(
                     "job %s %s dead: %s: %s",
@@ -173,11 +185,13 @@ class Worker:
                     job.kind,
                     result.code,
                     result.error,
-                    extra={"event_id": event_id(job.event_key), "job_id": str(job.id)},
+                    extra=extra,
                 )
-        except LeaseLost:
-            log.warning("job %s: lease lost to another worker; result discarded", job.id)
-        self._held = [i for i in self._held if i != job.id]
+        lost = await self.store.settle_many(self.owner, now, items)
+        for job_id in lost:
+            log.warning("job %s: lease lost to another worker; result discarded", job_id)
+        settled = {job.id for job in jobs}
+        self._held = [i for i in self._held if i not in settled]
 
     # -- loops ---------------------------------------------------------------
     async def run_until_idle(self, max_steps: int = 10_000) -> None:

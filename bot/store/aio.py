@@ -23,7 +23,7 @@ import anyio
 import anyio.to_thread
 
 from bot.jobs import AuditEntry, Job, NewJob
-from bot.store.base import EventBatch, LedgerKey, LedgerRow, Store
+from bot.store.base import EventBatch, LedgerKey, LedgerRow, Settlement, Store
 
 MAX_GROUP = 500
 
@@ -179,6 +179,11 @@ class AsyncStore:
     async def jobs(self, states: Collection[str] | None = None, limit: int = 100) -> list[Job]:
         return await anyio.to_thread.run_sync(self.store.jobs, states, limit, limiter=self._limiter)
 
+    async def jobs_for_event(self, event_key: str) -> list[Job]:
+        return await anyio.to_thread.run_sync(
+            self.store.jobs_for_event, event_key, limiter=self._limiter
+        )
+
     async def counts(self) -> dict[str, int]:
         return await anyio.to_thread.run_sync(self.store.counts, limiter=self._limiter)
 
@@ -199,6 +204,11 @@ class AsyncStore:
 
     async def set_state(self, key: str, value: str | None, now: float) -> None:
         await anyio.to_thread.run_sync(self.store.set_state, key, value, now, limiter=self._limiter)
+
+    async def settle_many(self, owner: str, now: float, items: Sequence[Settlement]) -> list[int]:
+        return await anyio.to_thread.run_sync(
+            self.store.settle_many, owner, now, items, limiter=self._limiter
+        )
 
     async def update_state(
         self, key: str, fn: Callable[[str | None], str | None], now: float

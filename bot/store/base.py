@@ -10,6 +10,7 @@ callers and implemented by both adapters:
 - `complete(..., ledger=())`: ledger rows written in the same transaction as the completion.
 - `ledger_add`, `ledger_remove`, `ledger`: who was added to which chat by which rule.
 - `counts()`: jobs per state (every state present, zero included).
+- `jobs_for_event(event_key)`: every job of one event, oldest first, in any state.
 - `commits`: how many transactions committed; lets tests prove group commit.
 
 Every method is one transaction. Times are unix seconds passed in by the caller; the database
@@ -19,6 +20,7 @@ clock is never read.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.jobs import AuditEntry, Job, NewJob
@@ -31,6 +33,20 @@ LedgerRow = tuple[str, int, int, float]
 
 EventBatch = Sequence[tuple[str, str, Sequence[NewJob]]]
 """(event_key, event_name, jobs) per accepted event."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """One job's result for `settle_many`: `state` is done, retry or dead."""
+
+    job_id: int
+    state: str
+    followups: Sequence[NewJob] = ()
+    audit: Sequence[AuditEntry] = ()
+    ledger: Sequence[LedgerKey] = ()
+    run_after: float = 0.0
+    code: str | None = None
+    error: str | None = None
 
 
 class Store(Protocol):
@@ -90,9 +106,17 @@ class Store(Protocol):
         audit: Sequence[AuditEntry] = (),
     ) -> None: ...
 
+    def settle_many(self, owner: str, now: float, items: Sequence[Settlement]) -> list[int]:
+        """Settle many jobs in one transaction (retries spend their attempt); returns lost ids."""
+        ...
+
     def release(self, job_ids: Sequence[int], owner: str, now: float) -> None: ...
 
     def jobs(self, states: Collection[str] | None = None, limit: int = 100) -> list[Job]: ...
+
+    def jobs_for_event(self, event_key: str) -> list[Job]:
+        """Every job stored for one event, oldest first (a bot reply reads its adds' progress)."""
+        ...
 
     def counts(self) -> dict[str, int]: ...
 

@@ -14,7 +14,7 @@ from bot.errors import LeaseLost, StoreError
 from bot.jobs import STATES, AuditEntry, Job, NewJob
 from bot.store import schema
 from bot.store import sql as q
-from bot.store.base import EventBatch, LedgerKey, LedgerRow
+from bot.store.base import EventBatch, LedgerKey, LedgerRow, Settlement
 
 T = TypeVar("T")
 
@@ -190,6 +190,34 @@ class SQLStore:
 
         self._atomic(run)
 
+    def settle_many(self, owner: str, now: float, items: Sequence[Settlement]) -> list[int]:
+        """Settle many jobs in one transaction; returns the ids whose lease was lost."""
+        now = float(now)
+        lost: list[int] = []
+
+        def run(tx: q.Tx) -> list[int]:
+            lost.clear()
+            for item in items:
+                if item.state == "done":
+                    params: tuple[object, ...] = (now, item.job_id, owner)
+                    statement = q.COMPLETE
+                elif item.state == "retry":
+                    statement = q.RETRY
+                    params = (float(item.run_after), item.code, item.error, 0, 0, now)
+                    params += (item.job_id, owner)
+                else:
+                    statement = q.DEAD
+                    params = (item.code, item.error, now, item.job_id, owner)
+                if tx.count(statement, params) != 1:
+                    lost.append(item.job_id)
+                    continue
+                q.insert_jobs(tx, item.followups, now)
+                q.insert_audit(tx, item.audit, item.job_id)
+                q.insert_ledger(tx, item.ledger, now)
+            return list(lost)
+
+        return self._atomic(run)
+
     # -- operators -----------------------------------------------------------
     def jobs(self, states: Collection[str] | None = None, limit: int = 100) -> list[Job]:
         where, params = "", list[object]()
@@ -200,6 +228,11 @@ class SQLStore:
             params.extend(sorted(states))
         statement = f"SELECT {q.JOB_COLUMNS} FROM jobs{where} ORDER BY id DESC LIMIT ?"
         rows = self._atomic(lambda tx: tx.rows(statement, (*params, int(limit))), write=False)
+        return [q.to_job(r) for r in rows]
+
+    def jobs_for_event(self, event_key: str) -> list[Job]:
+        statement = f"SELECT {q.JOB_COLUMNS} FROM jobs WHERE event_key = ? ORDER BY id"
+        rows = self._atomic(lambda tx: tx.rows(statement, (event_key,)), write=False)
         return [q.to_job(r) for r in rows]
 
     def counts(self) -> dict[str, int]:

@@ -1,0 +1,50 @@
+"""`settle_many`: a worker's whole group of results in one transaction."""
+
+from __future__ import annotations
+
+from bot.store.base import Settlement, Store
+from tests.store.conftest import T0, audit, job, states
+
+
+def test_done_retry_and_dead_are_settled_together(store: Store) -> None:
+    store.enqueue([job(f"k{i}") for i in range(3)], T0)
+    a, b, c = store.claim("w1", T0, 60, 10)
+    before = store.commits
+    lost = store.settle_many(
+        "w1",
+        T0 + 1,
+        [
+            Settlement(
+                a.id,
+                "done",
+                followups=[job("follow")],
+                audit=[audit(T0, 5, 6)],
+                ledger=[("rule-a", 5, 6)],
+            ),
+            Settlement(b.id, "retry", run_after=T0 + 30, code="QUERY_LIMIT_EXCEEDED", error="x"),
+            Settlement(
+                c.id, "dead", audit=[audit(T0, 7, 8, "dead")], code="ACCESS_ERROR", error="y"
+            ),
+        ],
+    )
+    assert lost == []
+    assert store.commits == before + 1
+    assert states(store) == {"done": 1, "pending": 2, "dead": 1}
+    retried = next(j for j in store.jobs() if j.id == b.id)
+    assert (retried.run_after, retried.last_code, retried.attempts) == (
+        T0 + 30,
+        "QUERY_LIMIT_EXCEEDED",
+        1,
+    )
+    assert {(e.chat_id, e.outcome) for e in store.history()} == {(5, "added"), (7, "dead")}
+    assert store.ledger() == [("rule-a", 5, 6, T0 + 1)]
+
+
+def test_jobs_taken_over_by_another_worker_are_reported_and_skipped(store: Store) -> None:
+    store.enqueue([job("a"), job("b")], T0)
+    first, second = store.claim("w1", T0, 10, 10)
+    assert [j.id for j in store.claim("w2", T0 + 20, 10, 10)] == [first.id, second.id]
+    lost = store.settle_many("w1", T0 + 21, [Settlement(first.id, "done", audit=[audit(T0, 1, 1)])])
+    assert lost == [first.id]
+    assert store.history() == []
+    assert states(store) == {"running": 2}
