@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.directory import DepartmentDirectory
 from bot.errors import PortalError, PortalJobError, PortalRateLimited, PortalWideError
-from bot.jobs import ADD_TO_CHAT, RESOLVE_USER, Job
+from bot.jobs import ADD_TO_CHAT, BOT_REPLY, BOT_REQUEST, REMOVE_FROM_CHAT, RESOLVE_USER, Job
 from bot.metrics import Metrics
 from bot.outcomes import Dead, Result, Retry
 from bot.rest import PortalClient
 from bot.rules import CompiledRules, RuleSet
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from bot.store.aio import AsyncStore
 
 log = logging.getLogger("autojoin.actions")
 
@@ -30,6 +35,10 @@ class WorkContext:
     rules: Callable[[], RuleSet]
     clock: Callable[[], float]
     metrics: Metrics | None = None
+    # Executors that read their own progress or shared budgets (the chat bot) need these.
+    store: AsyncStore | None = None
+    settings: Settings | None = None
+    caches: dict[str, object] = field(default_factory=dict)  # per-feature, live with the worker
     _compiled: tuple[str, int, CompiledRules] | None = None
 
     async def compiled(self, require: Sequence[int] = ()) -> CompiledRules:
@@ -61,11 +70,15 @@ def failure(exc: PortalError) -> Result:
 
 
 def _registry() -> Mapping[str, Executor]:
-    from bot import membership
+    from bot import botreply, botwork, membership
+    from bot.reconcile import remove
 
     return {
         RESOLVE_USER: membership.resolve_users,
         ADD_TO_CHAT: membership.add_to_chats,
+        REMOVE_FROM_CHAT: remove.remove_from_chats,
+        BOT_REQUEST: botwork.handle_requests,
+        BOT_REPLY: botreply.send_replies,
     }
 
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.commands import check, demo, ops, run, schema
+from bot.commands import botreg, check, demo, ops, plan, run, schema
 from bot.errors import AutojoinError, RulesError
 from bot.logsafe import SECRETS
 
@@ -24,9 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.register(sub)
     check.register(sub)
+    plan.register(sub)
     ops.register(sub)
     demo.register(sub)
     schema.register(sub)
+    botreg.register(sub)
     return parser
 
 

@@ -148,6 +148,7 @@ def parse_event(
     limits: FormLimits = DEFAULT_LIMITS,
 ) -> Event:
     """Parse and authenticate one event body; raise an `EventError` subclass on refusal."""
+    _refuse_non_form(body)
     tree = parse_form(body, limits)
     auth = tree.get("auth")
     if not isinstance(auth, Mapping):
@@ -190,6 +191,15 @@ def parse_event(
         handler_id=handler if isinstance(handler, str) else None,
         raw_size=len(body),
     )
+
+
+def _refuse_non_form(body: bytes) -> None:
+    """What a PHP parser would swallow but no portal sends: JSON, and NUL characters (which
+    PostgreSQL text columns cannot store). `%00` is the only escape that decodes to NUL."""
+    if body.lstrip()[:1] == b"{":
+        raise MalformedEvent("the body is JSON; Bitrix24 events are form-encoded")
+    if b"\x00" in body or b"%00" in body:
+        raise MalformedEvent("the body contains a NUL character")
 
 
 _SECRET_KEYS = frozenset(

@@ -19,7 +19,7 @@ class HandlerContext:
     """Everything a handler may read. No client, no store: handlers cannot do I/O."""
 
     rules: RuleSet
-    bot_client_id: str | None = None
+    bot_client_id: str | None = field(default=None, repr=False)  # a secret (B24_BOT_CLIENT_ID)
     max_message_length: int = 2000
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("autojoin.handlers"))
 

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from bot.errors import SettingsError
+from bot.errors import SettingsError, StoreError
 from bot.logsafe import SECRETS
 
 if TYPE_CHECKING:
     from bot.rest.webhook import WebhookUrl
 
 T = TypeVar("T")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Secret:
@@ -105,6 +106,13 @@ class Settings:
     keep_jobs_days: float = 7.0
     keep_events_days: float = 90.0
     keep_audit_days: float = 365.0
+    bot_code: str = "autojoin"
+    bot_name: str = "autojoin"
+    bot_user_limit: int = 5
+    bot_global_limit: int = 60
+    max_removals: int = 10
+    reconcile_minutes: float = 15.0
+    full_reconcile_hours: float = 24.0
 
     @classmethod
     def load(
@@ -118,9 +126,17 @@ class Settings:
         events_path = env.get("AUTOJOIN_EVENTS_PATH", "/events").strip() or "/events"
         if not events_path.startswith("/"):
             raise SettingsError("AUTOJOIN_EVENTS_PATH", "must start with '/'")
+        if events_path != "/events":
+            SECRETS.add(events_path.strip("/"))  # a secret path is a credential too
+        log_level = env.get("AUTOJOIN_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+        if log_level not in LOG_LEVELS:
+            raise SettingsError("AUTOJOIN_LOG_LEVEL", f"expected one of {', '.join(LOG_LEVELS)}")
         log_format = env.get("AUTOJOIN_LOG_FORMAT", "text").strip().lower() or "text"
         if log_format not in {"text", "json"}:
             raise SettingsError("AUTOJOIN_LOG_FORMAT", "expected 'text' or 'json'")
+        bot_code = env.get("AUTOJOIN_BOT_CODE", "").strip() or "autojoin"
+        if not bot_code.isascii() or any(c.isspace() for c in bot_code):
+            raise SettingsError("AUTOJOIN_BOT_CODE", "use latin letters, digits, '_' or '-'")
         burst = _number(env, "B24_BURST", 50, int)
         rate = _number(env, "B24_RATE", 2.0, float)
         if burst < 1 or rate <= 0:
@@ -145,12 +161,19 @@ class Settings:
             department_ttl=_number(env, "AUTOJOIN_DEPARTMENT_TTL", 600.0, float),
             max_event_age=_number(env, "AUTOJOIN_MAX_EVENT_AGE", 0.0, float),
             coalesce_window=_number(env, "AUTOJOIN_COALESCE_MS", 200, int) / 1000,
-            log_level=env.get("AUTOJOIN_LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            log_level=log_level,
             log_format=log_format,
             rules_poll=_number(env, "AUTOJOIN_RULES_POLL", 2.0, float),
             keep_jobs_days=_number(env, "AUTOJOIN_KEEP_JOBS_DAYS", 7.0, float),
             keep_events_days=_number(env, "AUTOJOIN_KEEP_EVENTS_DAYS", 90.0, float),
             keep_audit_days=_number(env, "AUTOJOIN_KEEP_AUDIT_DAYS", 365.0, float),
+            bot_code=bot_code,
+            bot_name=env.get("AUTOJOIN_BOT_NAME", "").strip() or "autojoin",
+            bot_user_limit=_number(env, "AUTOJOIN_BOT_USER_LIMIT", 5, int),
+            bot_global_limit=_number(env, "AUTOJOIN_BOT_GLOBAL_LIMIT", 60, int),
+            max_removals=_number(env, "AUTOJOIN_MAX_REMOVALS", 10, int),
+            reconcile_minutes=_number(env, "AUTOJOIN_RECONCILE_MINUTES", 15.0, float),
+            full_reconcile_hours=_number(env, "AUTOJOIN_FULL_RECONCILE_HOURS", 24.0, float),
         )
 
     def __post_init__(self) -> None:
@@ -167,6 +190,17 @@ class Settings:
         if self.webhook_url is None:
             raise SettingsError("B24_WEBHOOK_URL", "not set (https://<portal>/rest/<user>/<code>/)")
         return WebhookUrl.parse(self.webhook_url.reveal())
+
+    def require_database_url(self) -> str:
+        """The database URL, its form checked; the error names the variable, never the URL."""
+        from bot.store.urls import parse_url
+
+        url = self.database_url.reveal()
+        try:
+            parse_url(url)
+        except StoreError as exc:
+            raise SettingsError("AUTOJOIN_DATABASE_URL", str(exc)) from None
+        return url
 
     def require_tokens(self) -> tuple[Secret, ...]:
         """Every value accepted as `auth[application_token]` on incoming events."""

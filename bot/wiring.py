@@ -21,6 +21,7 @@ from bot.directory import DepartmentDirectory
 from bot.events import Verifier
 from bot.metrics import Metrics, metrics_endpoint
 from bot.ratelimit import StoreBucketState
+from bot.reconcile.schedule import reconcile_health, reconcile_schedule
 from bot.reload import RulesHolder
 from bot.rest import LeakyBucket, OperatingGuard, PortalClient
 from bot.routing import Router
@@ -66,6 +67,7 @@ class Services:
         if raw:
             state = json.loads(raw)
             reasons.append({"check": "portal", "code": state["code"], "message": state["reason"]})
+        reasons += await reconcile_health(self.store, self.settings.max_removals)
         return reasons
 
     async def refresh_metrics(self) -> None:
@@ -96,10 +98,10 @@ class Services:
         worker = self.worker
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self.watch_rules)
+                tg.start_soon(supervised, self.watch_rules)
                 tg.start_soon(self.watch_sighup)
                 for task in self.background:
-                    tg.start_soon(task)
+                    tg.start_soon(supervised, task)
                 if worker is not None:
                     tg.start_soon(worker.run_forever)
                 try:
@@ -120,6 +122,24 @@ class Services:
                 await self.store.close()
 
 
+async def supervised(
+    task: Callable[[], Coroutine[Any, Any, None]],
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+) -> None:
+    """Keep a background loop alive: a crash is logged and the loop restarts with backoff,
+    instead of ending the lifespan and leaving a process that accepts events it never runs."""
+    delay = 1.0
+    name = getattr(task, "__qualname__", repr(task))
+    while True:
+        try:
+            await task()
+            return
+        except Exception:
+            log.exception("background task %s failed; restarting in %.0fs", name, delay)
+        await sleep(delay)
+        delay = min(300.0, delay * 2)
+
+
 def build_services(
     settings: Settings,
     *,
@@ -130,17 +150,23 @@ def build_services(
     run_worker: bool = True,
     worker_config: WorkerConfig | None = None,
 ) -> Services:
-    """Everything `serve` needs; `transport` lets tests and the demo aim at the fake portal."""
-    rules = load_rules(settings.rules_path)
-    metrics = Metrics(router.events)
-    metrics.set_rules(rules.digest)
-    store = AsyncStore(open_store(settings.database_url.reveal()))
+    """Everything `serve` needs; `transport` lets tests and the demo aim at the fake portal.
+
+    Settings and rules are checked before the database is opened: a misconfigured start
+    fails with the variable's name and leaves nothing behind (no file, no connection)."""
     verifier = Verifier(
         tokens=tuple(t.reveal() for t in settings.require_tokens()),
         member_id=settings.member_id,
         domain=settings.portal_domain,
         max_age=settings.max_event_age,
     )
+    if run_worker:
+        settings.require_webhook()
+    database_url = settings.require_database_url()
+    rules = load_rules(settings.rules_path)
+    metrics = Metrics(router.events)
+    metrics.set_rules(rules.digest)
+    store = AsyncStore(open_store(database_url))
     holder = RulesHolder(rules, settings.rules_path, on_swap=lambda r: metrics.set_rules(r.digest))
     services = Services(settings, clock, store, holder, router, verifier, metrics)
     services.background.append(retention.periodic(store, settings, clock))
@@ -154,6 +180,9 @@ def build_services(
             transport=transport,
             config=worker_config,
             metrics=metrics,
+        )
+        services.background.append(
+            reconcile_schedule(store, services.worker, holder, settings, clock=clock)
         )
     return services
 
@@ -183,7 +212,15 @@ def build_worker(
         http, webhook, bucket=bucket, operating=OperatingGuard(clock=clock), observer=metrics
     )
     directory = DepartmentDirectory(client, clock=clock, ttl=settings.department_ttl)
-    ctx = WorkContext(client, directory, lambda: rules.current, clock, metrics=metrics)
+    ctx = WorkContext(
+        client,
+        directory,
+        lambda: rules.current,
+        clock,
+        metrics=metrics,
+        store=store,
+        settings=settings,
+    )
     config = config or WorkerConfig(
         lease_seconds=settings.lease_seconds,
         retry_cap=settings.retry_cap,

@@ -19,7 +19,7 @@ import anyio
 
 from bot.actions import Executor, WorkContext
 from bot.errors import PortalError, PortalWideError
-from bot.jobs import Job, event_id
+from bot.jobs import ADD_TO_CHAT, REMOVE_FROM_CHAT, Job, event_id
 from bot.outcomes import Dead, Done, Result, Retry
 from bot.store.aio import AsyncStore
 from bot.store.base import Settlement
@@ -27,12 +27,17 @@ from bot.store.base import Settlement
 log = logging.getLogger("autojoin.worker")
 
 PAUSE_KEY = "queue.pause"
+COALESCED = (ADD_TO_CHAT, REMOVE_FROM_CHAT)  # executors that merge many jobs into few calls
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
+    """`coalesce_limit` is large on purpose: every due add for a chat should ride in one
+    `im.chat.user.add`; kinds that cost a request per job are claimed `batch_size` at a time."""
+
     lease_seconds: float = 120.0
-    batch_size: int = 500
+    batch_size: int = 50
+    coalesce_limit: int = 20_000
     retry_base: float = 2.0
     retry_cap: float = 600.0
     probe_base: float = 30.0
@@ -104,8 +109,9 @@ class Worker:
         except PortalWideError as exc:
             await self._pause(exc, state)
             return False
-        except PortalError:
-            await self._pause(PortalWideError("probe", str(state["code"]), ""), state)
+        except PortalError:  # transient: nothing learned, so the pause keeps its reason
+            same = PortalWideError("probe", str(state["code"]), str(state["reason"]))
+            await self._pause(same, state)
             return False
         await self.store.set_state(PAUSE_KEY, None, self.clock())
         log.warning("queue resumed after %s", state["code"])
@@ -117,8 +123,12 @@ class Worker:
         paused = await self.pause_state()
         if paused is not None and not await self._probe(paused):
             return 0
-        jobs = await self.store.claim(
-            self.owner, self.clock(), self.config.lease_seconds, self.config.batch_size
+        now, lease = self.clock(), self.config.lease_seconds
+        coalesced = [k for k in COALESCED if k in self.executors]
+        others = [k for k in self.executors if k not in COALESCED]
+        jobs = await self.store.claim(self.owner, now, lease, self.config.batch_size, others)
+        jobs += await self.store.claim(
+            self.owner, now, lease, self.config.coalesce_limit, coalesced
         )
         if not jobs:
             return 0
@@ -126,14 +136,28 @@ class Worker:
         by_kind: dict[str, list[Job]] = {}
         for job in jobs:
             by_kind.setdefault(job.kind, []).append(job)
-        try:
-            for kind, group in by_kind.items():
-                await self._run_kind(kind, group)
-        except PortalWideError as exc:
-            await self._pause(exc, None)
+        wide: PortalWideError | None = None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._heartbeat)
+            try:
+                for kind, group in by_kind.items():
+                    await self._run_kind(kind, group)
+            except PortalWideError as exc:
+                wide = exc
+            tg.cancel_scope.cancel()
+        if wide is not None:
+            await self._pause(wide, None)
             await self.release_held()
         self._held = []  # not in `finally`: a cancelled step leaves them for release_held
         return len(jobs)
+
+    async def _heartbeat(self) -> None:
+        """Extend the leases of held jobs while a long step (a drained bucket) runs."""
+        lease = self.config.lease_seconds
+        while True:
+            await anyio.sleep(lease / 3)  # real time: leases are about wall-clock liveness
+            if self._held:
+                await self.store.extend_lease(self._held, self.owner, self.clock() + lease)
 
     async def _run_kind(self, kind: str, jobs: Sequence[Job]) -> None:
         executor = self.executors.get(kind)
@@ -141,8 +165,33 @@ class Worker:
             missing = Dead("UNKNOWN_KIND", f"no executor for job kind {kind}")
             await self._settle(jobs, dict.fromkeys((job.id for job in jobs), missing))
             return
-        results = await executor(jobs, self.ctx)
+        results = await self._execute(kind, executor, jobs)
         await self._settle(jobs, results)
+
+    async def _execute(
+        self, kind: str, executor: Executor, jobs: Sequence[Job]
+    ) -> dict[int, Result]:
+        """Run the executor; if it crashes, run the jobs one by one so a single unreadable
+        job is retried with backoff (traceback logged) and cannot hold up the others."""
+        try:
+            return await executor(jobs, self.ctx)
+        except PortalWideError:
+            raise
+        except Exception as exc:
+            if len(jobs) == 1:
+                job = jobs[0]
+                log.exception(
+                    "job %s %s: the executor failed",
+                    job.id,
+                    kind,
+                    extra={"event_id": event_id(job.event_key), "job_id": str(job.id)},
+                )
+                crashed = Retry("INTERNAL_ERROR", f"{type(exc).__name__} in the {kind} executor")
+                return {job.id: crashed}
+        results: dict[int, Result] = {}
+        for job in jobs:
+            results.update(await self._execute(kind, executor, [job]))
+        return results
 
     async def _settle(self, jobs: Sequence[Job], results: Mapping[int, Result]) -> None:
         """One transaction for the whole group: thousands of adds cost one commit."""
@@ -204,9 +253,20 @@ class Worker:
         self._wake.set()
 
     async def run_forever(self) -> None:
+        failures = 0
         try:
             while not self._stopping:
-                handled = await self.step()
+                try:
+                    handled = await self.step()
+                except Exception:
+                    # The database (or anything else) failed: the loop must outlive it.
+                    # Claimed jobs come back when their lease ends.
+                    failures += 1
+                    delay = min(self.config.probe_base, self.config.idle_poll * 2 ** (failures - 1))
+                    log.exception("worker step failed; trying again in %.0fs", delay)
+                    await self._rest(delay)
+                    continue
+                failures = 0
                 if handled or self._stopping:
                     continue
                 with anyio.move_on_after(self.config.idle_poll):
@@ -216,6 +276,14 @@ class Worker:
                     await self.sleep(self.config.coalesce_window)  # let concurrent adds merge
         finally:
             self.finished.set()
+
+    async def _rest(self, seconds: float) -> None:
+        """Wait `seconds`, or less if a stop is requested (new events do not cut it short)."""
+        with anyio.move_on_after(seconds):
+            while not self._stopping:
+                await self._wake.wait()
+                if not self._stopping:
+                    self._wake = anyio.Event()
 
     def request_stop(self) -> None:
         """Stop claiming new work; the current step may finish."""

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.routing import Router
-from handlers import department_chats
+from handlers import department_chats, keyword_join
 
-router = Router(department_chats.router)
+router = Router(department_chats.router, keyword_join.router)
 
 __all__ = ["router"]

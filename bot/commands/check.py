@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,11 @@ from bot.settings import Settings
 def register(sub: Any) -> None:
     check = sub.add_parser("check", help="validate rules.yaml; prints file:line:col for each error")
     check.add_argument("path", nargs="?", help="rules file (default: AUTOJOIN_RULES or rules.yaml)")
+    check.add_argument(
+        "--portal",
+        action="store_true",
+        help="also check chats, the webhook user's roles and department names on the portal",
+    )
     check.set_defaults(func=cmd_check)
     departments = sub.add_parser("departments", help="print the portal's department tree with IDs")
     departments.set_defaults(func=cmd_departments)
@@ -43,6 +49,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{kinds['departments']} department, {kinds['keywords']} keyword) "
         f"into {chats} chats, {warnings} warning(s)"
     )
+    if args.portal:
+        from bot.reconcile.portal_check import run_check
+        from bot.reconcile.session import Runtime
+
+        code: int = anyio.run(run_check, Runtime(Settings.load()), ruleset)
+        return code
     return 0
 
 
@@ -67,7 +79,7 @@ def cmd_departments(args: argparse.Namespace) -> int:
     async def fetch() -> DepartmentTree:
         async with httpx.AsyncClient(timeout=10.0) as http:
             bucket = LeakyBucket(
-                settings.burst, settings.rate, clock=anyio.current_time, sleep=anyio.sleep
+                settings.burst, settings.rate, clock=time.monotonic, sleep=anyio.sleep
             )
             client = PortalClient(http, webhook, bucket=bucket)
             rows = await client.call_list("department.get", {})

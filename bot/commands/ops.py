@@ -45,7 +45,7 @@ def when(ts: float | None) -> str:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    store = open_store(Settings.load().database_url.reveal())
+    store = open_store(Settings.load().require_database_url())
     try:
         pause = store.get_state(PAUSE_KEY)
         if pause:
@@ -76,7 +76,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     if not args.ids and not args.dead:
         raise UsageError("name job IDs or use --dead")
-    store = open_store(Settings.load().database_url.reveal())
+    store = open_store(Settings.load().require_database_url())
     try:
         n = store.revive(None if args.dead else args.ids, time.time())
     finally:
@@ -86,7 +86,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    store = open_store(Settings.load().database_url.reveal())
+    store = open_store(Settings.load().require_database_url())
     try:
         rows = store.history(user_id=args.user, chat_id=args.chat, limit=args.n)
     finally:
@@ -113,7 +113,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
             "--events-days must outlive AUTOJOIN_MAX_EVENT_AGE, or a replay inside the "
             "window would be taken for a new event"
         )
-    store = open_store(settings.database_url.reveal())
+    store = open_store(settings.require_database_url())
     try:
         counts = store.prune(
             now,

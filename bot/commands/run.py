@@ -49,7 +49,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     services = build_services(settings, router=_router(), run_worker=not args.no_worker)
     app = create_app(services, metrics_route=not args.metrics_port)
-    log.info("serving on %s:%s, events at %s", args.host, args.port, settings.events_path)
+    path = settings.events_path if settings.events_path == "/events" else "a custom (secret) path"
+    log.info("serving on %s:%s, events at %s", args.host, args.port, path)
     servers = [_server(app, args.host, args.port)]
     if args.metrics_port:
         endpoint = metrics_endpoint(services.metrics, services.refresh_metrics)

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import anyio.to_thread
+
 from bot.rest.errors import number
 
 Clock = Callable[[], float]
@@ -107,8 +109,12 @@ class LeakyBucket:
         return max(0.0, (level - self.limit) / self.rate)
 
     async def acquire(self) -> float:
-        """Wait until one more request fits, then return how long that took."""
-        wait = self.reserve()
+        """Wait until one more request fits, then return how long that took.
+
+        The reservation runs in a thread: a shared state lives in the database, and a
+        locked database must not stall the event loop (and with it the events endpoint).
+        """
+        wait = await anyio.to_thread.run_sync(self.reserve)
         if wait > 0:
             await self.sleep(wait)
         return wait

@@ -144,7 +144,13 @@ def command_register(ctx: Context, params: Params) -> Reply:
     bot = owned_bot(ctx, params, params.get("BOT_ID"))
     name = _command_name(params.get("COMMAND"))
     handler = _url(params.get("EVENT_COMMAND_ADD"), "EVENT_COMMAND_ADD")
-    command = Command(ctx.state.next_command_id, bot.id, name, _lang(params.get("LANG")), handler)
+    lang = _lang(params.get("LANG"))
+    for existing in ctx.state.commands.values():
+        if existing.bot_id == bot.id and existing.command == name:
+            # [src] im/lib/command.php register(): a bot's command name is registered once;
+            # asking again returns the existing id and changes nothing.
+            return Reply(existing.id)
+    command = Command(ctx.state.next_command_id, bot.id, name, lang, handler)
     command.common = yes_no(params.get("COMMON"))
     command.hidden = yes_no(params.get("HIDDEN"))
     command.extranet_support = yes_no(params.get("EXTRANET_SUPPORT"))

@@ -82,16 +82,7 @@ class SQLStore:
     def accept_events(self, batch: EventBatch, now: float) -> list[bool]:
         now = float(now)
 
-        def run(tx: q.Tx) -> list[bool]:
-            fresh: list[bool] = []
-            for key, name, jobs in batch:
-                new = tx.count(q.INSERT_EVENT, (key, name, now)) == 1
-                if new:
-                    q.insert_jobs(tx, jobs, now)
-                fresh.append(new)
-            return fresh
-
-        return self._atomic(run)
+        return self._atomic(lambda tx: q.accept_bulk(tx, batch, now))
 
     def enqueue(self, jobs: Sequence[NewJob], now: float) -> int:
         return self._atomic(lambda tx: q.insert_jobs(tx, jobs, float(now)))

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 from bot.jobs import AuditEntry, Job, NewJob
+
+T = TypeVar("T")
 
 Row = tuple[Any, ...]
 CHUNK: Final = 500  # ids per IN (...) list; far below SQLite's variable limit
@@ -129,6 +131,82 @@ def insert_jobs(tx: Tx, jobs: Sequence[NewJob], now: float) -> int:
         params = (job.kind, payload, run_after, job.dedupe_key, job.event_key, job.group)
         inserted += tx.count(INSERT_JOB, (*params, now, now))
     return inserted
+
+
+_BULK_ROWS: Final = 400  # rows per multi-row statement: well under SQLite's variable limit
+
+
+def _values(width: int, count: int, row: str = "") -> str:
+    row = row or "(" + ", ".join("?" * width) + ")"
+    return ", ".join([row] * count)
+
+
+def _chunks(items: Sequence[T], size: int = _BULK_ROWS) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def accept_bulk(
+    tx: Tx, batch: Sequence[tuple[str, str, Sequence[NewJob]]], now: float
+) -> list[bool]:
+    """A group of events in a few multi-row statements instead of one round trip per row.
+
+    The first occurrence of a key in the group (or in the table, ever) wins; jobs of the
+    winners go in with the same dedupe rule as `insert_jobs`.
+    """
+    inserted: set[str] = set()
+    for pairs in _chunks([(key, name) for key, name, _ in batch]):
+        params = [v for key, name in pairs for v in (key, name, now)]
+        statement = (
+            "INSERT INTO events (event_key, event_name, received_at) VALUES "
+            + _values(3, len(pairs))
+            + " ON CONFLICT DO NOTHING RETURNING event_key"
+        )
+        inserted.update(str(r[0]) for r in tx.rows(statement, params))
+    fresh: list[bool] = []
+    jobs: list[NewJob] = []
+    for key, _, event_jobs in batch:
+        new = key in inserted
+        inserted.discard(key)  # a repeat of the key later in the group is a duplicate
+        fresh.append(new)
+        if new:
+            jobs.extend(event_jobs)
+    keys = [j.dedupe_key for j in jobs if j.dedupe_key is not None]
+    allowed: set[str] = set()
+    for names in _chunks(keys):
+        statement = (
+            "INSERT INTO dedupe_keys (dedupe_key, created_at) VALUES "
+            + _values(2, len(names))
+            + " ON CONFLICT DO NOTHING RETURNING dedupe_key"
+        )
+        allowed.update(str(r[0]) for r in tx.rows(statement, [v for k in names for v in (k, now)]))
+    rows: list[tuple[object, ...]] = []
+    for job in jobs:
+        if job.dedupe_key is not None:
+            if job.dedupe_key not in allowed:
+                continue
+            allowed.discard(job.dedupe_key)
+        run_after = max(float(job.run_after), now)
+        rows.append(
+            (
+                job.kind,
+                dump_payload(job),
+                run_after,
+                job.dedupe_key,
+                job.event_key,
+                job.group,
+                now,
+                now,
+            )
+        )
+    for chunk in _chunks(rows):
+        statement = (
+            "INSERT INTO jobs (kind, payload, state, attempts, run_after, dedupe_key, event_key,"
+            " group_key, created_at, updated_at) VALUES "
+            + _values(8, len(chunk), "(?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)")
+            + " ON CONFLICT DO NOTHING"
+        )
+        tx.count(statement, [v for row in chunk for v in row])
+    return fresh
 
 
 def insert_audit(tx: Tx, entries: Sequence[AuditEntry], job_id: int | None = None) -> None:

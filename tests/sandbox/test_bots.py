@@ -204,3 +204,21 @@ async def test_message_limits_and_private_mode(rest: httpx.AsyncClient, portal: 
     assert oversize["error"] == "ATTACH_OVERSIZE"
     assert portal.messages[-1].id == private["result"]
     assert portal.messages[-1].dialog_id == "5"
+
+
+async def test_registering_a_bots_command_again_returns_its_id(
+    rest: httpx.AsyncClient, portal: FakePortal
+) -> None:
+    """As in the source (im/lib/command.php): one command name per bot, never a duplicate."""
+    bot_id = await register(rest)
+    other_bot = await register(rest, code="other_bot")
+    params = {"COMMAND": "join", "EVENT_COMMAND_ADD": HOOK, "LANG": LANG, "CLIENT_ID": CLIENT}
+    first = (await call(rest, "imbot.command.register", BOT_ID=bot_id, **params))["result"]
+    again = await call(rest, "imbot.command.register", BOT_ID=bot_id, **(params | {"HIDDEN": "Y"}))
+    other = (await call(rest, "imbot.command.register", BOT_ID=other_bot, **params))["result"]
+    no_lang = await call(rest, "imbot.command.register", BOT_ID=bot_id, **(params | {"LANG": []}))
+    assert again["result"] == first
+    assert portal.state.commands[first].hidden is False  # the repeat changed nothing
+    assert other != first
+    assert sorted(c.bot_id for c in portal.state.commands.values()) == sorted([bot_id, other_bot])
+    assert no_lang["error"] == "LANG_ERROR"

@@ -1,0 +1,178 @@
+"""The `bot.reply` executor: say what really happened, in the dialog the request came from.
+
+A request's reply waits for that request's `chat.add` jobs (found by its event key) and
+reads their audit rows, so it can tell added, already a member and failed apart, with the
+reason. While adds are still retrying after `QUEUED_AFTER` seconds (from when the request
+arrived, by the injected clock), the person is told once that the request is queued; the
+flag lives in the store so a restart does not repeat it.
+
+Commands are answered with `imbot.command.answer`, everything else with `imbot.message.add`
+to the event's DIALOG_ID (the author for private dialogs, `chatNNN` for groups). Every call
+carries the CLIENT_ID the bot was registered with.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from bot import bottext
+from bot.botwork import NOT_WIRED, BotRuntime, author_of, failure, runtime
+from bot.errors import PortalError
+from bot.jobs import ADD_TO_CHAT, DEAD, DONE, Job, event_id
+from bot.outcomes import Dead, Done, Result, Retry
+from bot.rules import RuleSet
+
+if TYPE_CHECKING:  # bot.actions imports this module to build its registry
+    from bot.actions import WorkContext
+
+log = logging.getLogger("autojoin.bot")
+
+QUEUED_AFTER = 10.0
+QUEUED_KEY = "bot.queued:{}"
+NAME_TTL = 600.0
+EXAMPLES = 5
+
+
+async def send_replies(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Result]:
+    bot = runtime(ctx)
+    if bot is None:
+        return {job.id: NOT_WIRED for job in jobs}
+    if bot.settings.bot_client_id is None:
+        missing = Dead("BOT_CLIENT_ID_MISSING", "set B24_BOT_CLIENT_ID to the bot's CLIENT_ID")
+        return {job.id: missing for job in jobs}
+    client_id = bot.settings.bot_client_id.reveal()
+    results: dict[int, Result] = {}
+    for job in jobs:
+        try:
+            results[job.id] = await _reply(job, ctx, bot, client_id)
+        except PortalError as exc:
+            results[job.id] = failure(exc)
+    return results
+
+
+async def _reply(job: Job, ctx: WorkContext, bot: BotRuntime, client_id: str) -> Result:
+    say = str(job.payload.get("say"))
+    lang = str(job.payload.get("language") or "")
+    if say == "result":
+        return await _result(job, ctx, bot, client_id)
+    examples = public_keywords(ctx.rules())
+    if say in {"welcome", "help"}:
+        text = bottext.help_text(lang, examples, greeting=say == "welcome")
+    elif say == "nomatch":
+        text = f"{bottext.say(lang, 'nomatch')} {bottext.help_text(lang, examples)}"
+    elif say in {"refused", "limited", "busy"}:
+        text = bottext.say(lang, say)
+    else:
+        return Dead("BAD_PAYLOAD", f"unknown reply {say!r}")
+    await send(ctx, job, client_id, text, mention=say != "welcome")
+    return Done()
+
+
+def public_keywords(rules: RuleSet) -> list[str]:
+    """The first keyword of each rule anyone may use: help never hints at restricted chats."""
+    return [
+        r.keywords[0]
+        for r in rules.rules
+        if r.enabled and r.kind == "keywords" and r.keywords and not r.only_departments
+    ][:EXAMPLES]
+
+
+async def send(ctx: WorkContext, job: Job, client_id: str, text: str, *, mention: bool) -> None:
+    to: Mapping[str, Any] = job.payload["to"]
+    dialog = str(to["dialog_id"])
+    author = job.payload.get("author", {})
+    if mention and dialog.startswith("chat") and author.get("id"):
+        name = str(author.get("first_name") or author.get("name") or "")
+        text = f"{bottext.mention(int(author['id']), name)}, {text}"
+    if to.get("command_id") and to.get("message_id"):
+        method = "imbot.command.answer"
+        params: dict[str, Any] = {"COMMAND_ID": to["command_id"], "MESSAGE_ID": to["message_id"]}
+    else:
+        method = "imbot.message.add"
+        params = {"BOT_ID": to["bot_id"], "DIALOG_ID": dialog}
+    await ctx.client.call(method, {**params, "MESSAGE": text, "CLIENT_ID": client_id})
+    log.info(
+        "bot: replied in %s (%s)",
+        dialog,
+        job.payload.get("say"),
+        extra={"event_id": event_id(job.event_key), "job_id": str(job.id)},
+    )
+
+
+async def _result(job: Job, ctx: WorkContext, bot: BotRuntime, client_id: str) -> Result:
+    author = author_of(job)
+    chats = [int(c) for c in job.payload.get("chats", [])]
+    event_key = job.event_key or ""
+    adds = {
+        int(j.payload["chat_id"]): j
+        for j in await bot.store.jobs_for_event(event_key)
+        if j.kind == ADD_TO_CHAT and int(j.payload.get("user_id", 0)) == author
+    }
+    waiting = [c for c in chats if c in adds and adds[c].state not in (DONE, DEAD)]
+    notice = QUEUED_KEY.format(event_key)
+    now = ctx.clock()
+    if waiting:
+        requested_at = float(job.payload.get("requested_at") or job.created_at)
+        if now - requested_at >= QUEUED_AFTER and await bot.store.get_state(notice) is None:
+            lang = str(job.payload.get("language") or "")
+            await send(ctx, job, client_id, bottext.say(lang, "queued"), mention=True)
+            await bot.store.set_state(notice, "sent", now)
+        return Retry("WAITING_FOR_ADDS", f"waiting for the adds to chat(s) {waiting}")
+    results = [await _chat_result(bot, author, chat, adds.get(chat)) for chat in chats]
+    text = await _result_text(job, ctx, bot, results)
+    await send(ctx, job, client_id, text, mention=True)
+    await bot.store.set_state(notice, None, now)
+    return Done()
+
+
+async def _chat_result(
+    bot: BotRuntime, author: int, chat: int, add: Job | None
+) -> tuple[int, str, str | None]:
+    """(chat, outcome, code): the audit row of a finished add, or the dead job's code."""
+    if add is None:
+        return chat, "failed", "NOT_QUEUED"
+    if add.state == DEAD:
+        return chat, "failed", add.last_code
+    rows = await bot.store.history(user_id=author, chat_id=chat, limit=50)
+    outcome = next((e.outcome for e in rows if e.job_id == add.id), None)
+    return (chat, outcome, None) if outcome else (chat, "failed", "NO_AUDIT")
+
+
+async def _result_text(
+    job: Job, ctx: WorkContext, bot: BotRuntime, results: Sequence[tuple[int, str, str | None]]
+) -> str:
+    lang = str(job.payload.get("language") or "")
+    names = await chat_names(ctx, bot, [chat for chat, _, _ in results])
+    author = job.payload.get("author", {})
+    return bottext.result_text(
+        lang,
+        [
+            bottext.ChatResult(chat, bottext.chat_label(lang, chat, names.get(chat)), out, code)
+            for chat, out, code in results
+        ],
+        [(str(t), [int(c) for c in cs]) for t, cs in job.payload.get("templates", [])],
+        name=str(author.get("name") or ""),
+        first_name=str(author.get("first_name") or author.get("name") or ""),
+        refused_some=bool(job.payload.get("refused_some")),
+    )
+
+
+async def chat_names(ctx: WorkContext, bot: BotRuntime, chats: Sequence[int]) -> dict[int, str]:
+    """Chat titles from `im.dialog.get` (one batch, cached); a chat we cannot read has none."""
+    now = ctx.clock()
+    cache = bot.cache.chat_names
+    stale = [c for c in dict.fromkeys(chats) if c not in cache or now - cache[c][0] > NAME_TTL]
+    if stale:
+        commands = {f"c{c}": ("im.dialog.get", {"DIALOG_ID": f"chat{c}"}) for c in stale[:50]}
+        try:
+            reply = await ctx.client.batch(commands)
+        except PortalError as exc:
+            log.info("bot: chat names unavailable (%s); replying with chat ids", exc.code)
+        else:
+            for chat in stale[:50]:
+                card = reply.result.get(f"c{chat}")
+                name = card.get("name") if isinstance(card, Mapping) else None
+                cache[chat] = (now, str(name) if name else None)
+    return {c: name for c in chats if c in cache and (name := cache[c][1])}

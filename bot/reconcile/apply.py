@@ -1,0 +1,106 @@
+"""Turning a plan into queued work: the same jobs, store, rate limit and audit as events.
+
+Adds become `chat.add` jobs grouped like the event path's (`chat:Y|N`), so the executor
+merges them into one verified `im.chat.user.add` per chat; removals become `chat.remove`
+jobs. Dedupe keys carry a scope (`sync:<run>` or `reconcile:<slot>`): one run never queues
+the same change twice, and two processes running the same scheduled slot cannot either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from bot.jobs import ADD_TO_CHAT, DEAD, PENDING, REMOVE_FROM_CHAT, RUNNING, Job, NewJob
+from bot.reconcile.model import Change, Plan
+from bot.store.aio import AsyncStore
+
+OPEN_LIMIT = 1_000_000
+
+OpenPair = tuple[str, int, int]  # (job kind, chat, user)
+
+
+def add_job(change: Change, scope: str) -> NewJob:
+    return NewJob(
+        ADD_TO_CHAT,
+        {
+            "chat_id": change.chat_id,
+            "user_id": change.user_id,
+            "hide_history": change.hide_history,
+            "rules": list(change.rules),
+            "reasons": list(change.reasons),
+        },
+        dedupe_key=f"{scope}:add:{change.chat_id}:{change.user_id}",
+        event_key=scope,
+        group=f"{change.chat_id}:{'Y' if change.hide_history else 'N'}",
+    )
+
+
+def remove_job(change: Change, scope: str) -> NewJob:
+    return NewJob(
+        REMOVE_FROM_CHAT,
+        {
+            "chat_id": change.chat_id,
+            "user_id": change.user_id,
+            "rules": list(change.rules),
+            "reasons": list(change.reasons),
+            "forget": [[rule, chat] for rule, chat in change.forget],
+        },
+        dedupe_key=f"{scope}:remove:{change.chat_id}:{change.user_id}",
+        event_key=scope,
+        group=f"{change.chat_id}:remove",
+    )
+
+
+def jobs_for(plan: Plan, scope: str, skip: Collection[OpenPair] = ()) -> list[NewJob]:
+    jobs = [
+        add_job(c, scope) for c in plan.adds() if (ADD_TO_CHAT, c.chat_id, c.user_id) not in skip
+    ]
+    jobs += [
+        remove_job(c, scope)
+        for c in plan.removes()
+        if (REMOVE_FROM_CHAT, c.chat_id, c.user_id) not in skip
+    ]
+    return jobs
+
+
+async def apply_plan(
+    store: AsyncStore, plan: Plan, scope: str, now: float, skip: Collection[OpenPair] = ()
+) -> int:
+    """Record who was found already in place, then queue the changes; returns jobs queued."""
+    if plan.adopt:
+        await store.ledger_add(plan.adopt, now)
+    jobs = jobs_for(plan, scope, skip)
+    return await store.enqueue(jobs, now) if jobs else 0
+
+
+async def open_pairs(store: AsyncStore) -> set[OpenPair]:
+    """(kind, chat, user) of every add or removal still queued, running or dead.
+
+    The schedule leaves these alone: a dead job waits for `autojoin retry`, and one pass
+    should not pile a second job onto work that is still in flight.
+    """
+    jobs = await store.jobs((PENDING, RUNNING, DEAD), limit=OPEN_LIMIT)
+    return {
+        (job.kind, int(job.payload["chat_id"]), int(job.payload["user_id"]))
+        for job in jobs
+        if job.kind in (ADD_TO_CHAT, REMOVE_FROM_CHAT)
+    }
+
+
+async def own_jobs(store: AsyncStore, scope: str, expected: int) -> list[Job]:
+    """The jobs queued under `scope` (newest jobs first; widen until all are found)."""
+    limit = expected + 1000
+    prefix = scope + ":"
+    while True:
+        jobs = await store.jobs(None, limit=limit)
+        mine = [job for job in jobs if (job.dedupe_key or "").startswith(prefix)]
+        if len(mine) >= expected or len(jobs) < limit:
+            return mine
+        limit *= 4
+
+
+def by_chat(jobs: Sequence[Job]) -> dict[int, list[Job]]:
+    grouped: dict[int, list[Job]] = {}
+    for job in jobs:
+        grouped.setdefault(int(job.payload["chat_id"]), []).append(job)
+    return dict(sorted(grouped.items()))

@@ -1,0 +1,225 @@
+"""Real `autojoin` processes for tests: start on a free port, wait for conditions, stop or kill.
+
+Everything here is bounded: every wait has a timeout and says what it was waiting for, and
+`AutojoinProcess` kills its child when the `with` block ends however it ends. Output goes to
+a file (never a pipe a chatty child could fill), readable at any time with `output()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+import httpx
+import psycopg
+from psycopg import sql as pgsql
+
+REPO = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"
+PG_DSN = os.environ.get("AUTOJOIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+START_TIMEOUT = 45.0  # generous: two cores shared with other test runs
+STOP_TIMEOUT = 20.0
+
+T = TypeVar("T")
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port the kernel handed out just now (another process could still take it first)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    condition: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+) -> T:
+    """Poll `condition` until it returns something truthy, and return that; else TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def child_env(values: Mapping[str, str]) -> dict[str, str]:
+    """This environment without any autojoin or Bitrix24 setting, plus `values`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("B24_", "AUTOJOIN_"))}
+    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(values)
+    return env
+
+
+class AutojoinProcess:
+    """`python -m bot <args>` as a child process, its output in `log`."""
+
+    def __init__(
+        self, args: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path
+    ) -> None:
+        self.args = list(args)
+        self.env = child_env(env)
+        self.cwd = cwd
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> AutojoinProcess:
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("already running")
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", *self.args],
+                cwd=self.cwd,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError("not started")
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait(self, timeout: float = STOP_TIMEOUT) -> int:
+        """The exit code (negative: killed by that signal); TimeoutError if still running."""
+        if self.proc is None:
+            raise RuntimeError("not started")
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(
+                f"autojoin {self.args[0]} still running after {timeout:.0f}s\n{self.tail()}"
+            ) from None
+
+    def kill(self) -> int:
+        """SIGKILL: no handler runs, nothing is flushed or released."""
+        self._signal(signal.SIGKILL)
+        return self.wait()
+
+    def terminate(self, timeout: float = STOP_TIMEOUT) -> int:
+        """SIGTERM, then wait for the process to exit on its own."""
+        self._signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def stop(self) -> None:
+        """Make sure the child is gone (for `finally`): SIGKILL if it is still there."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):  # a zombie we cannot help
+            self.proc.wait(timeout=STOP_TIMEOUT)
+
+    def _signal(self, signum: signal.Signals) -> None:
+        if self.proc is None:
+            raise RuntimeError("not started")
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+
+    # -- output ----------------------------------------------------------------
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.output()[-chars:]
+
+    def __enter__(self) -> AutojoinProcess:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class ServeProcess(AutojoinProcess):
+    """`autojoin serve --port <free port>`, ready once `GET /healthz` answers."""
+
+    def __init__(
+        self,
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        log: Path,
+        extra_args: Sequence[str] = (),
+        port: int | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        super().__init__(
+            ["serve", "--host", LOOPBACK, "--port", str(self.port), *extra_args],
+            env=env,
+            cwd=cwd,
+            log=log,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> ServeProcess:
+        super().start()
+        self.wait_ready()
+        return self
+
+    def __enter__(self) -> ServeProcess:
+        return self.start()
+
+    def health(self) -> httpx.Response | None:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=2.0, trust_env=False)
+        except httpx.HTTPError:
+            return None
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        def ready() -> bool:
+            if not self.alive():
+                raise RuntimeError(f"autojoin serve exited while starting:\n{self.tail()}")
+            response = self.health()
+            return response is not None and response.status_code == 200
+
+        wait_until(ready, timeout=timeout, what=f"autojoin serve on port {self.port}")
+
+    def post(self, path: str, body: bytes, content_type: str) -> httpx.Response:
+        return httpx.post(
+            f"{self.url}{path}",
+            content=body,
+            headers={"content-type": content_type},
+            timeout=30.0,
+            trust_env=False,
+        )
+
+
+@contextmanager
+def postgres_schema(dsn: str = PG_DSN, prefix: str = "autojoin_test") -> Iterator[str]:
+    """A database URL on a fresh schema (`?schema=` as `bot.store.open_store` reads it),
+    dropped with everything in it afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        yield f"{dsn}{'&' if '?' in dsn else '?'}schema={schema}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            name = pgsql.Identifier(schema)
+            conn.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(name))

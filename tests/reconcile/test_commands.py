@@ -1,0 +1,201 @@
+"""plan / sync / explain as an operator meets them: exit codes, output, confirmation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.harness import open_harness
+from tests.reconcile.kit import TtyInput, cli, members, write_rules
+from tests.reconcile.test_semantics import ENGINEERING, RULES, SALES, synced
+
+pytestmark = pytest.mark.anyio
+
+SECRET_PROJECT = 107  # the webhook user is not a member: its member list reads as []
+
+
+async def test_detailed_exitcode_tells_no_changes_pending_and_error_apart(tmp_path: Path) -> None:
+    rules = write_rules(tmp_path / "rules.yaml", RULES)
+    async with open_harness(tmp_path) as h:
+        assert (await cli(h, "plan")).code == 0  # without the flag: 0 on success
+        assert (await cli(h, "plan", "--detailed-exitcode")).code == 2
+        await synced(h)
+        assert (await cli(h, "plan", "--detailed-exitcode")).code == 0
+        write_rules(rules, [*RULES, {"name": "secret", "departments": [8], "chats": [107]}])
+        assert (await cli(h, "plan", "--detailed-exitcode")).code == 1
+
+
+async def test_an_unreadable_member_list_is_an_error_never_an_empty_chat(tmp_path: Path) -> None:
+    write_rules(
+        tmp_path / "rules.yaml",
+        [*RULES, {"name": "secret", "departments": [7], "chats": [SECRET_PROJECT]}],
+    )
+    async with open_harness(tmp_path) as h:
+        h.portal.fail_next("im.chat.user.list", "ACCESS_ERROR")
+        run = await cli(h, "plan", "--format", "json")
+        assert run.code == 1
+        body = run.json()
+        assert [(e["chat_id"], e["code"]) for e in body["errors"]] == [
+            (SALES, "ACCESS_ERROR"),  # the first member list read failed outright
+            (SECRET_PROJECT, "MEMBER_LIST_UNREADABLE"),
+        ]
+        chats = {c["chat_id"]: c for c in body["chats"]}
+        assert chats[SECRET_PROJECT]["add"] == []
+        assert chats[SECRET_PROJECT]["members"] is None
+        text = await cli(h, "plan")
+        assert "error: chat 107: the member list came back without the webhook user" in text.out
+        applied = await cli(h, "sync", "--yes")
+        assert applied.code == 1  # the readable chats are applied; the run still fails
+        assert 8 in members(h, ENGINEERING)
+        assert 8 not in members(h, SECRET_PROJECT)
+
+
+async def test_plan_json_shape(tmp_path: Path) -> None:
+    write_rules(tmp_path / "rules.yaml", RULES)
+    async with open_harness(tmp_path) as h:
+        body = (await cli(h, "plan", "--format", "json")).json()
+        assert set(body) == {"rules", "people", "requests", "chats", "totals", "errors", "warnings"}
+        assert set(body["rules"]) == {"path", "sha256"}
+        assert body["totals"] == {
+            "add": 4,
+            "remove": 0,
+            "kept_out": 0,
+            "adopt": 3,
+            "chats": 2,
+            "chats_changed": 2,
+        }
+        sales = next(c for c in body["chats"] if c["chat_id"] == SALES)
+        assert sales["members"] == 3
+        assert sales["counts"] == {"add": 2, "remove": 0, "kept_out": 0}
+        assert sales["add"][0] == {
+            "user_id": 4,
+            "name": "Dieter Dorn",
+            "rules": ["sales"],
+            "reasons": [
+                "department Sales DACH (4) is under Sales (2), named in rule sales",
+            ],
+            "hide_history": False,
+        }
+
+
+async def test_plan_text_lists_people_per_chat_with_totals(tmp_path: Path) -> None:
+    write_rules(tmp_path / "rules.yaml", RULES)
+    async with open_harness(tmp_path) as h:
+        run = await cli(h, "plan", "--limit", "1")
+        lines = run.out.splitlines()
+        assert "chat 101: +2" in lines
+        assert any(line.startswith("  + 4 Dieter Dorn  [sales]") for line in lines)
+        assert "  … and 1 more (--limit 0 shows all)" in lines
+        assert lines[-1] == "Totals: 4 to add, 0 to remove in 2 of 2 chats."
+        assert "plan: reading the portal: " in run.err  # progress, plain lines off a terminal
+
+
+async def test_plan_with_rules_previews_an_edit_before_it_is_deployed(tmp_path: Path) -> None:
+    write_rules(tmp_path / "rules.yaml", RULES)
+    edited = write_rules(
+        tmp_path / "edited.yaml", [*RULES, {"name": "support", "departments": [9], "chats": [103]}]
+    )
+    async with open_harness(tmp_path) as h:
+        await synced(h)
+        preview = (await cli(h, "plan", "--rules", str(edited), "--format", "json")).json()
+        assert preview["rules"]["path"] == str(edited)
+        assert [(c["chat_id"], [a["user_id"] for a in c["add"]]) for c in preview["chats"]] == [
+            (SALES, []),
+            (103, [10]),
+            (ENGINEERING, []),
+        ]
+        assert (await cli(h, "plan", "--detailed-exitcode")).code == 0  # deployed file: in line
+        assert 10 not in members(h, 103)
+
+
+async def test_sync_asks_first_and_refuses_without_a_terminal(tmp_path: Path) -> None:
+    write_rules(tmp_path / "rules.yaml", RULES)
+    async with open_harness(tmp_path) as h:
+        refused = await cli(h, "sync")
+        assert refused.code == 1
+        assert "pass --yes" in refused.err
+        declined = await cli(h, "sync", stdin=TtyInput("n\n"))
+        assert declined.code == 1
+        assert "Apply 4 additions and 0 removals? [y/N]" in declined.err
+        assert await h.services.store.jobs(limit=10) == []
+        accepted = await cli(h, "sync", stdin=TtyInput("y\n"))
+        assert accepted.code == 0
+        assert "chat 101: 2 added" in accepted.out
+        assert accepted.out.splitlines()[-1].startswith("Done: 4 added")
+        assert members(h, SALES) == {1, 2, 3, 4, 5}
+
+
+async def test_sync_exits_1_when_a_job_goes_dead(tmp_path: Path) -> None:
+    rules = [{"name": "leads", "departments": [6], "chats": [108]}]  # adding needs the owner
+    write_rules(tmp_path / "rules.yaml", rules)
+    async with open_harness(tmp_path) as h:
+        run = await cli(h, "sync", "--yes")
+        assert run.code == 1
+        assert "chat 108: 2 dead" in run.out
+        dead = await h.services.store.jobs(("dead",), limit=10)
+        assert {j.last_code for j in dead} == {"ACCESS_DENIED_EXTEND"}
+
+
+async def test_explain_tells_why(tmp_path: Path) -> None:
+    write_rules(tmp_path / "rules.yaml", [*RULES, dict(RULES[1], name="sales-emea", chats=[102])])
+    async with open_harness(tmp_path) as h:
+        await synced(h)
+        h.portal.state.chats[SALES].members.discard(4)
+        run = await cli(h, "explain", "--user", "4")
+        assert run.code == 0
+        assert run.out.splitlines() == [
+            "User 4 Dieter Dorn (active)",
+            "Departments:",
+            "  Example Corp / Sales / Sales EMEA / Sales DACH   "
+            "[Sales DACH (4) ← Sales EMEA (3) ← Sales (2) ← Example Corp (1)]",
+            "Rules that match:",
+            "  sales (join_once) → chat 101: department Sales DACH (4) is under Sales (2), "
+            "named in rule sales",
+            "  sales-emea (join_once) → chat 102: department Sales DACH (4) is under Sales (2), "
+            "named in rule sales-emea",
+            "Chats:",
+            "  chat 101: not a member: left on their own, not added again (join_once)  [sales]"
+            "  ledger: added by sales",
+            "  chat 102: member  [sales-emea]  ledger: added by sales-emea",
+            "Recent history:",
+            *[line for line in run.out.splitlines() if "  added  " in line],
+        ]
+        assert len([line for line in run.out.splitlines() if "  added  " in line]) == 2
+        body = (await cli(h, "explain", "--user", "4", "--format", "json")).json()
+        assert body["active"] is True
+        assert [c["status"] for c in body["chats"]][1] == "member"
+
+
+async def test_explain_shows_pending_and_dead_work(tmp_path: Path) -> None:
+    write_rules(tmp_path / "rules.yaml", [{"name": "leads", "departments": [7], "chats": [108]}])
+    async with open_harness(tmp_path) as h:
+        await cli(h, "sync", "--yes")
+        run = await cli(h, "explain", "--user", "8")
+        assert "  chat 108: not a member: the next sync adds them  [leads]" in run.out
+        assert any(
+            line.startswith("  job ") and "chat.add chat 108: dead [ACCESS_DENIED_EXTEND]" in line
+            for line in run.out.splitlines()
+        )
+        unknown = await cli(h, "explain", "--user", "999")
+        assert unknown.out.splitlines()[:2] == [
+            "User 999 (unknown to the portal)",
+            "Departments: none",
+        ]
+
+
+async def test_sync_refuses_a_mass_removal_unless_allowed(tmp_path: Path) -> None:
+    write_rules(tmp_path / "rules.yaml", RULES)
+    async with open_harness(tmp_path, AUTOJOIN_MAX_REMOVALS="1") as h:
+        await synced(h)
+        h.portal.upsert_user(8, active=False)
+        h.portal.upsert_user(9, active=False)
+        jobs_before = len(await h.services.store.jobs(limit=100))
+        for argv in (("sync", "--yes"), ("sync", "--yes", "--allow-removals", "1")):
+            refused = await cli(h, *argv)
+            assert refused.code == 1
+            assert "refusing to remove 2 people" in refused.err
+        assert len(await h.services.store.jobs(limit=100)) == jobs_before
+        assert {8, 9} <= members(h, ENGINEERING)
+        assert (await cli(h, "sync", "--yes", "--allow-removals", "2")).code == 0
+        assert not {8, 9} & members(h, ENGINEERING)
