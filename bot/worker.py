@@ -19,7 +19,7 @@ import anyio
 
 from bot.actions import Executor, WorkContext
 from bot.errors import PortalError, PortalWideError
-from bot.jobs import ADD_TO_CHAT, REMOVE_FROM_CHAT, Job, event_id
+from bot.jobs import ADD_TO_CHAT, REMOVE_FROM_CHAT, RESOLVE_USER, Job, event_id
 from bot.outcomes import Dead, Done, Result, Retry
 from bot.store.aio import AsyncStore
 from bot.store.base import Settlement
@@ -27,7 +27,8 @@ from bot.store.base import Settlement
 log = logging.getLogger("autojoin.worker")
 
 PAUSE_KEY = "queue.pause"
-COALESCED = (ADD_TO_CHAT, REMOVE_FROM_CHAT)  # executors that merge many jobs into few calls
+# Kinds whose executors cost a few requests however many jobs they get: claimed in bulk.
+COALESCED = (RESOLVE_USER, ADD_TO_CHAT, REMOVE_FROM_CHAT)
 
 
 @dataclass(frozen=True, slots=True)
