@@ -67,7 +67,8 @@ def _limit(parser: argparse.ArgumentParser) -> None:
 
 def _entry(args: argparse.Namespace) -> int:
     settings = Settings.load()
-    configure_logging("WARNING", settings.log_format)  # progress and results are the output
+    level = "DEBUG" if settings.log_level == "DEBUG" else "WARNING"
+    configure_logging(level, settings.log_format)  # progress and results are the output
     code: int = anyio.run(args.run, args, Runtime(settings))
     return code
 

@@ -31,6 +31,7 @@ from bot.rest import MAX_BATCH
 from bot.rules import CompiledRules, RuleSet
 
 USER_FIELDS = ["ID", "ACTIVE", "NAME", "LAST_NAME", "UF_DEPARTMENT", "TIMESTAMP_X"]
+BY_ID = {"sort": "ID", "order": "ASC"}  # offset paging needs a stable order (also the default)
 
 
 def members_call(chat_id: int) -> Command:
@@ -101,7 +102,7 @@ def _instant(stamp: str | None) -> datetime | None:
 
 async def read_full(reader: Reader, chats: Sequence[int], webhook_user: int) -> Snapshot:
     """Every active user, the tree and the member lists of `chats`, in the fewest requests."""
-    params = {"FILTER": {"ACTIVE": True}, "select": USER_FIELDS}
+    params = {"FILTER": {"ACTIVE": True}, "select": USER_FIELDS, **BY_ID}
     lists = [("users", "user.get", params), ("departments", "department.get", {})]
     result = await reader.read(lists, [members_call(c) for c in chats])
     people = {i: p for i, p in people_of(result.lists["users"]).items() if p.active}
@@ -159,7 +160,7 @@ async def changed_plan(
     scope: Collection[str],
 ) -> tuple[Plan, Snapshot, CompiledRules]:
     """Plan for the people changed since `since` only (the scheduled incremental pass)."""
-    params = {"FILTER": {">TIMESTAMP_X": since_filter(since)}, "select": USER_FIELDS}
+    params = {"FILTER": {">TIMESTAMP_X": since_filter(since)}, "select": USER_FIELDS, **BY_ID}
     lists = [("users", "user.get", params), ("departments", "department.get", {})]
     result = await reader.read(lists, [])
     people = people_of(result.lists["users"])

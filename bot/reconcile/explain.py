@@ -220,17 +220,33 @@ def render_explanation(e: Explanation) -> list[str]:
 
 
 async def explain_user(
-    client: PortalClient, store: AsyncStore, ruleset: RuleSet, user_id: int, *, history: int = 20
+    client: PortalClient,
+    store: AsyncStore,
+    ruleset: RuleSet,
+    user_id: int,
+    *,
+    tree: DepartmentTree | None = None,
+    history: int = 20,
 ) -> Explanation:
-    """Gather everything `build_explanation` needs for one person and build it."""
+    """Gather everything `build_explanation` needs for one person and build it.
+
+    Pass a cached `tree` (the worker's `DepartmentDirectory`) to skip reading it: then it
+    takes two requests, the user and the member lists of the chats that concern them.
+    """
     reader = Reader(client)
     user_call = ("user", "user.get", {"FILTER": {"ID": user_id}})
-    first = await reader.read([("departments", "department.get", {})], [user_call])
+    lists: list[tuple[str, str, dict[str, Any]]] = []
+    if tree is None:
+        lists.append(("departments", "department.get", {}))
+    first = await reader.read(lists, [user_call])
     if "user" in first.errors:
         raise first.errors["user"]
     page = first.calls.get("user")
     person = people_of(page if isinstance(page, list) else []).get(user_id)
-    tree = DepartmentTree.from_rows(r for r in first.lists["departments"] if isinstance(r, dict))
+    if tree is None:
+        tree = DepartmentTree.from_rows(
+            r for r in first.lists["departments"] if isinstance(r, dict)
+        )
     compiled = CompiledRules.build(ruleset, tree)
     ledger = await load_ledger(store, [r.name for r in ruleset.rules], 0.0, write=False)
     jobs = [

@@ -6,8 +6,9 @@ never re-delivers a missed event (reference §1.2, §2.2). So every AUTOJOIN_REC
 
 - incremental: `user.get` with `>TIMESTAMP_X` since the newest stamp seen (one second of
   overlap), active or not — missed hires, dismissals, edits that touch the user record;
-- full, every AUTOJOIN_FULL_RECONCILE_HOURS (default 24; 0: only when no cursor exists yet):
-  every active user, because whether a department change moves `TIMESTAMP_X` is unconfirmed.
+- full, every AUTOJOIN_FULL_RECONCILE_HOURS (default 24; 0: never again after the first full
+  read, and a `sync` counts as one): every active user, because whether a department change
+  moves `TIMESTAMP_X` is unconfirmed (reference §2.2); a full pass also catches transfers.
 
 A pass acts only on rules whose definition is the one `sync` last applied (`state.in_sync`);
 a new or edited rule waits for a reviewed `sync`. Removals over AUTOJOIN_MAX_REMOVALS are not

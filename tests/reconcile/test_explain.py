@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from bot.departments import DepartmentTree
 from bot.jobs import AuditEntry, Job
-from bot.reconcile.explain import build_explanation, render_explanation
+from bot.reconcile.explain import build_explanation, explain_user, render_explanation
 from bot.reconcile.ledger import Ledger
 from bot.reconcile.model import Person
+from bot.reconcile.session import open_client
 from bot.rules import CompiledRules, parse_rules
+from tests.harness import open_harness
+from tests.reconcile.kit import runtime, write_rules
+from tests.reconcile.test_semantics import RULES as SAMPLE_RULES
 
 RULES = """
 version: 1
@@ -61,3 +69,17 @@ def test_an_explanation_from_plain_values() -> None:
     assert "Keyword rules open to them: ask (chat 13)" in text
     assert "  job 9 chat.add chat 11: dead [ACCESS_DENIED_EXTEND] add the webhook user" in text
     assert explanation.to_json()["jobs"][0]["code"] == "ACCESS_DENIED_EXTEND"
+
+
+@pytest.mark.anyio
+async def test_with_a_cached_tree_it_takes_two_requests(tmp_path: Path) -> None:
+    write_rules(tmp_path / "rules.yaml", SAMPLE_RULES)
+    async with open_harness(tmp_path) as h, open_client(runtime(h)) as client:
+        tree = DepartmentTree.from_rows(await client.call_list("department.get", {}))
+        before = h.portal.http_requests
+        rules = h.services.rules.current
+        explanation = await explain_user(client, h.services.store, rules, 8, tree=tree)
+        assert h.portal.http_requests - before == 2  # the user, then the member lists
+    assert [(c.chat_id, c.status) for c in explanation.chats] == [
+        (104, "not a member: the next sync adds them")
+    ]
