@@ -135,7 +135,8 @@ class Worker:
             return 0
         self._held = [job.id for job in jobs]
         by_kind: dict[str, list[Job]] = {}
-        for job in jobs:
+        # Coalesced kinds first: a reply waiting on this step's adds then sees them done.
+        for job in sorted(jobs, key=lambda j: j.kind not in COALESCED):
             by_kind.setdefault(job.kind, []).append(job)
         wide: PortalWideError | None = None
         async with anyio.create_task_group() as tg:

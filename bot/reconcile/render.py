@@ -30,7 +30,7 @@ def _listed(
 def render_plan(plan: Plan, ruleset: RuleSet, *, limit: int = 20) -> list[str]:
     lines = [
         f"Plan for {ruleset.path} (sha256 {ruleset.digest[:12]}): {plan.people} active people, "
-        f"{len(plan.chats)} chats, {plan.requests} portal requests",
+        f"{len(plan.chats)} chats, {plan.requests} portal request(s)",
         "",
     ]
     for chat in plan.chats.values():
@@ -74,5 +74,7 @@ def render_results(rows: Mapping[int, Mapping[str, int]], requests: int) -> list
         for outcome, n in counts.items():
             totals[outcome] = totals.get(outcome, 0) + n
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(totals.items()) if n)
-    lines.append(f"Done: {summary or 'nothing to do'} (the plan took {requests} portal requests).")
+    lines.append(
+        f"Done: {summary or 'nothing to do'} (the plan took {requests} portal request(s))."
+    )
     return lines

@@ -1,0 +1,231 @@
+"""The demo's story: a sandbox company, told through the real service end to end.
+
+Everything runs in this process: the fake portal and autojoin talk over in-memory HTTP, so
+no account and no network are needed, yet every event goes through the real endpoint,
+queue, worker, REST client, rate limit and audit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import handlers
+from bot.commands.botreg import BotSetup, Registration, register_bot
+from bot.commands.plan import run_plan, run_sync_command
+from bot.jobs import AuditEntry
+from bot.reconcile.schedule import Reconciler
+from bot.reconcile.session import Runtime
+from bot.sandbox import FakePortal
+from bot.sandbox.company import sample_company
+from bot.sandbox.events import APP_TOKEN, bot_message, user_add
+from bot.settings import Settings
+from bot.wiring import Services, build_services, create_app
+
+DEMO_RULES = Path(__file__).resolve().parent / "demo_rules.yaml"
+CLIENT_ID = "demo-bot-client-id-0c4f7a9e"
+CHAPTERS = 8
+Out = Callable[[str], None]
+
+
+def demo_settings(tmp: Path, portal: FakePortal, rules: Path, base: str) -> Settings:
+    return Settings.load(
+        {
+            "B24_WEBHOOK_URL": portal.webhook_url(base),
+            "B24_APP_TOKEN": APP_TOKEN,
+            "B24_BOT_CLIENT_ID": CLIENT_ID,
+            "AUTOJOIN_PUBLIC_URL": "http://127.0.0.1:8000",
+            "AUTOJOIN_RULES": str(rules),
+            "AUTOJOIN_DATABASE_URL": f"sqlite:///{tmp / 'autojoin.db'}",
+            "AUTOJOIN_COALESCE_MS": "0",
+            "AUTOJOIN_RECONCILE_MINUTES": "0",
+        },
+        env_file=tmp / "absent.env",
+    )
+
+
+class Story:
+    def __init__(self, portal: FakePortal, services: Services, out: Out, tmp: Path) -> None:
+        self.portal = portal
+        self.services = services
+        self.out = out
+        self.tmp = tmp
+        self.step = 0
+        self.bot: Registration | None = None
+        app = create_app(services)
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://autojoin.demo"
+        )
+
+    def chapter(self, title: str) -> None:
+        self.step += 1
+        self.out(f"\n[{self.step}/{CHAPTERS}] {title}")
+
+    def runtime(self, out: io.StringIO) -> Runtime:
+        return Runtime(
+            self.services.settings,
+            transport=httpx.ASGITransport(app=self.portal.app),
+            store=self.services.store,
+            out=out,
+            err=io.StringIO(),
+        )
+
+    async def post(self, body: bytes, label: str) -> None:
+        started = time.perf_counter()
+        response = await self.client.post(
+            self.services.settings.events_path,
+            content=body,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        ms = (time.perf_counter() - started) * 1000
+        payload: dict[str, Any] = response.json()
+        status = payload.get("status", payload.get("error"))
+        jobs = payload.get("jobs", 0)
+        code = response.status_code
+        self.out(f"    POST /events {label} -> {code} {status} ({jobs} job(s), {ms:.1f} ms)")
+
+    async def work(self) -> None:
+        """Run the worker until the queue is empty; print each membership change and why."""
+        before = self.portal.http_requests
+        seen = await self._audit_ids()
+        worker = self.services.worker
+        assert worker is not None
+        await worker.run_until_idle()
+        new = [e for e in await self.services.store.history(limit=10_000) if _id(e) not in seen]
+        self.out(f"    worker: {self.portal.http_requests - before} portal request(s)")
+        for entry in sorted(new, key=lambda e: (e.user_id, e.chat_id)):
+            self.out("    " + describe(entry, self.portal))
+        if not new:
+            self.out("    (no membership change)")
+
+    async def _audit_ids(self) -> set[tuple[float, int, int, str]]:
+        return {_id(e) for e in await self.services.store.history(limit=10_000)}
+
+    def replies_since(self, count: int) -> None:
+        for message in self.portal.messages[count:]:
+            text = message.message.replace("\n", "\n        ")
+            self.out(f"    bot replies in dialog {message.dialog_id or '(command)'}: {text}")
+
+    async def say(self, user_id: int, text: str, message_id: int) -> None:
+        assert self.bot is not None
+        user = self.portal.state.users[user_id]
+        body = bot_message(
+            bot_id=self.bot.bot_id,
+            bot_code=self.services.settings.bot_code,
+            text=text,
+            author=user,
+            token=CLIENT_ID,
+            message_id=message_id,
+        )
+        replies = len(self.portal.messages)
+        await self.post(body, f"ONIMBOTMESSAGEADD {text!r}")
+        await self.work()
+        self.replies_since(replies)
+
+    async def command(self, run: Any, **options: Any) -> list[str]:
+        out = io.StringIO()
+        defaults: dict[str, Any] = {"format": "text", "rules": None, "limit": 6}
+        defaults.update({"detailed_exitcode": False, "yes": True, "allow_removals": None})
+        await run(argparse.Namespace(**(defaults | options)), self.runtime(out))
+        return [line for line in out.getvalue().splitlines() if line.strip()]
+
+
+def _id(entry: AuditEntry) -> tuple[float, int, int, str]:
+    return (entry.at, entry.chat_id, entry.user_id, entry.outcome)
+
+
+def describe(entry: AuditEntry, portal: FakePortal) -> str:
+    chat = portal.state.chats.get(entry.chat_id)
+    user = portal.state.users.get(entry.user_id)
+    who = f"{user.name} ({entry.user_id})" if user else str(entry.user_id)
+    title = f"{chat.title} ({entry.chat_id})" if chat else str(entry.chat_id)
+    mark = {"added": "+", "already_member": "=", "dropped": "-", "removed": "-", "dead": "!"}
+    history = "history hidden " if entry.hide_history else "history visible"
+    if entry.outcome == "removed":
+        history = " " * 15
+    why = entry.detail or entry.rule or ""
+    code = f" [{entry.code}]" if entry.code else ""
+    sign = mark.get(entry.outcome, "?")
+    return f"{sign} {entry.outcome:<14} {who:<16} {title:<24} {history}  {why}{code}"
+
+
+async def tell(tmp: Path, out: Out, portal: FakePortal | None = None) -> FakePortal:
+    """The whole story; returns the portal so `--keep` can go on serving it."""
+    portal = portal or FakePortal(sample_company())
+    rules = tmp / "rules.yaml"
+    shutil.copy(DEMO_RULES, rules)
+    settings = demo_settings(tmp, portal, rules, "http://127.0.0.1:9")
+    services = build_services(
+        settings, router=handlers.router, transport=httpx.ASGITransport(app=portal.app)
+    )
+    story = Story(portal, services, out, tmp)
+    out("autojoin demo: Example Corp on a fake Bitrix24 portal (no account, no network)")
+    out(f"rules: {len(services.rules.current.rules)} rules, copied to {rules}")
+    try:
+        await chapters(story)
+    finally:
+        await story.client.aclose()
+        if services.http is not None:
+            await services.http.aclose()
+        await services.store.close()
+    out(f"\nportal: {portal.http_requests} HTTP request(s) in all, at its real limit of 2/s.")
+    return portal
+
+
+async def chapters(story: Story) -> None:
+    portal, out = story.portal, story.out
+    story.chapter("Day one: `autojoin plan` shows what the rules would do to today's staff")
+    for line in (await story.command(run_plan))[:16]:
+        out("    " + line)
+    story.chapter("`autojoin sync --yes` applies it through the queue, rate limit and audit")
+    lines = await story.command(run_sync_command)
+    totals = next((i for i, line in enumerate(lines) if line.startswith("Totals")), -1)
+    for line in lines[totals + 1 :]:
+        out("    " + line)
+
+    story.chapter("New hire: Mia Meyer (user 20), Sales DACH (4), logs in for the first time")
+    mia = portal.upsert_user(20, name="Mia", last_name="Meyer", departments=[4])
+    body = user_add(mia, token=APP_TOKEN)
+    await story.post(body, "ONUSERADD")
+    await story.work()
+    story.chapter("Bitrix24 delivers the very same event again")
+    await story.post(body, "ONUSERADD")
+    await story.work()
+
+    worker = story.services.worker
+    assert worker is not None
+    setup = BotSetup.from_settings(story.services.settings)
+    story.bot = await register_bot(worker.ctx.client, story.services.store, setup, time.time())
+    story.chapter("Boris (Sales) writes to the bot: “/join marketing” (anyone may)")
+    await story.say(2, "/join marketing", message_id=9001)
+    story.chapter("Boris asks for “join backend”, which only Engineering may use")
+    await story.say(2, "join backend", message_id=9002)
+
+    story.chapter("Dieter moves from Sales DACH to Backend; the scheduled reconcile notices")
+    portal.upsert_user(4, departments=[7])
+    reconciler = Reconciler(
+        story.services.store,
+        worker.ctx.client,
+        lambda: story.services.rules.current,
+        story.services.settings,
+        clock=time.time,
+        sleep=worker.sleep,
+    )
+    await reconciler.run_pass(full=True)
+    await story.work()
+
+    story.chapter("An admin edits a rule; `autojoin plan --rules edited.yaml` previews it")
+    edited = story.tmp / "edited.yaml"
+    text = (story.tmp / "rules.yaml").read_text("utf-8")
+    edited.write_text(text.replace("departments: [2]\n", "departments: [2, 9]\n", 1), "utf-8")
+    out("    edit: rule sales-all-hands now also names Support (9)")
+    for line in (await story.command(run_plan, rules=edited))[:12]:
+        out("    " + line)
+    out("    (nothing applied: run `autojoin sync` after review)")
