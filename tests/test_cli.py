@@ -487,3 +487,23 @@ def test_departments_without_a_webhook_names_the_variable(
     code, _, err = run(["departments"], capsys)
     assert code == 1
     assert err.startswith("autojoin: B24_WEBHOOK_URL: ")
+
+
+def test_check_warns_when_rules_or_env_are_world_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text((REPO / "rules.yaml").read_text("utf-8"), "utf-8")
+    env = tmp_path / ".env"
+    env.write_text("B24_APP_TOKEN=x\n")
+    rules.chmod(0o644)
+    env.chmod(0o604)
+    assert main(["check", str(rules)]) == 0
+    out = capsys.readouterr().out
+    assert f"{rules}:1:1: warning: is world-readable (mode 644)" in out
+    assert ".env:1:1: warning: is world-readable (mode 604)" in out
+    rules.chmod(0o640)
+    env.chmod(0o600)
+    assert main(["check", str(rules)]) == 0
+    assert "world-readable" not in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import anyio
 import httpx
 
 from bot.departments import DepartmentTree
+from bot.errors import Problem
 from bot.rest import LeakyBucket, PortalClient
 from bot.rules import check_rules
 from bot.settings import Settings
@@ -32,6 +34,7 @@ def register(sub: Any) -> None:
 def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.path) if args.path else Settings.load().rules_path
     ruleset, problems = check_rules(path)
+    problems = problems + permission_warnings([path, Path(".env")])
     errors = [p for p in problems if p.severity == "error"]
     for problem in problems:
         print(problem)
@@ -56,6 +59,27 @@ def cmd_check(args: argparse.Namespace) -> int:
         code: int = anyio.run(run_check, Runtime(Settings.load()), ruleset)
         return code
     return 0
+
+
+def permission_warnings(paths: list[Path]) -> list[Problem]:
+    """Config that anyone on the host can read leaks the chat map (rules) or secrets (.env)."""
+    found: list[Problem] = []
+    for path in paths:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        if mode & stat.S_IROTH:
+            found.append(
+                Problem(
+                    str(path),
+                    1,
+                    1,
+                    f"is world-readable (mode {stat.S_IMODE(mode):o}); run: chmod o-rwx {path}",
+                    severity="warning",
+                )
+            )
+    return found
 
 
 def render_tree(tree: DepartmentTree) -> list[str]:
