@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import io
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -74,7 +75,7 @@ class Story:
             transport=httpx.ASGITransport(app=self.portal.app),
             store=self.services.store,
             out=out,
-            err=io.StringIO(),
+            err=sys.stderr,  # plan/sync progress: a bar on a terminal, plain lines otherwise
         )
 
     async def post(self, body: bytes, label: str) -> None:
