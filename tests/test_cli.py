@@ -274,17 +274,28 @@ def test_check_needs_no_b24_setting(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert run(["check"], capsys)[0] == 0
 
 
-def test_demo_runs_without_settings_and_tells_who_joined_which_chat(
+def test_demo_runs_without_settings_and_tells_the_whole_story(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, out, _ = run(["demo"], capsys)
     assert code == 0
-    assert "Sales all-hands" in out
-    assert "EMEA deals" in out
-    assert "history hidden" in out
-    assert "history visible" in out
-    assert re.search(r"^\s*\+ added\s+Sales all-hands \(101\)", out, re.MULTILINE)
-    assert "-> 401" in out, "the forged event is refused"
+    assert all(f"[{n}/8]" in out for n in range(1, 9))
+    lines = out.splitlines()
+
+    def line(*parts: str) -> str:
+        found = [x for x in lines if all(p in x for p in parts)]
+        assert found, parts
+        return found[0]
+
+    assert "history visible" in line("+ added", "Mia (20)", "Sales all-hands (101)")
+    assert "history hidden" in line("+ added", "Mia (20)", "EMEA deals (102)")
+    assert "200 duplicate" in out
+    assert "Welcome, Boris!" in line("bot replies")
+    assert "not open to you" in out
+    assert line("- removed", "Dieter (4)", "EMEA deals (102)")
+    assert line("+ added", "Dieter (4)", "Backend guild (105)")
+    assert line("+ 10 Jonas Jung")
+    assert "nothing applied" in out
 
 
 def test_python_m_bot_version_works_as_a_subprocess(tmp_path: Path) -> None:
