@@ -62,7 +62,9 @@ async def _reply(job: Job, ctx: WorkContext, bot: BotRuntime, client_id: str) ->
         text = bottext.help_text(lang, examples, greeting=say == "welcome")
     elif say == "nomatch":
         text = f"{bottext.say(lang, 'nomatch')} {bottext.help_text(lang, examples)}"
-    elif say in {"refused", "limited", "busy"}:
+    elif say == "why" and job.payload.get("text"):
+        text = str(job.payload["text"])  # written by `bot.botwhy` in the person's language
+    elif say in {"refused", "limited", "busy", "why_private"}:
         text = bottext.say(lang, say)
     else:
         return Dead("BAD_PAYLOAD", f"unknown reply {say!r}")

@@ -4,8 +4,9 @@ The handler recorded which keyword rules the words matched; here the person's de
 (`user.get`, cached) decide which of those rules they may use (`only_departments`, with
 subdepartments). Allowed chats become `chat.add` jobs shaped exactly like the department
 path's, so coalescing, verification and the audit are the same; the person asking is the
-only user ever added. Every request ends in exactly one `bot.reply` job (dedupe key
-`<event>:reply`), which answers once the adds have finished.
+only user ever added. `why` asks for the explanation of the author (`bot.botwhy`). Every
+request ends in exactly one `bot.reply` job (dedupe key `<event>:reply`), which answers once
+the adds have finished.
 """
 
 from __future__ import annotations
@@ -83,12 +84,16 @@ async def handle_requests(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Re
         action = job.payload.get("action")
         if action == "forget":
             results[job.id] = await _forget(job, bot, ctx.clock())
-        elif action not in {"join", "nomatch", "help"}:
+        elif action not in {"join", "nomatch", "help", "why"}:
             results[job.id] = Dead("BAD_PAYLOAD", f"unknown bot action {action!r}")
         elif (refusal := await _over_budget(job, bot, ctx.clock())) is not None:
             results[job.id] = refusal
         elif action == "join":
             joins.append(job)
+        elif action == "why":
+            from bot.botwhy import answer_why  # it imports bot.botreply, which imports us
+
+            results[job.id] = await answer_why(job, ctx, bot)
         else:
             results[job.id] = Done(followups=(reply_job(job, str(action)),))
     if joins:

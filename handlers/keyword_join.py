@@ -1,4 +1,5 @@
-"""People ask the bot to join chats: a keyword in a message, or `/join <keyword>`.
+"""People ask the bot to join chats: a keyword in a message, or `/join <keyword>`; and ask
+it why they are (not) in chats: `/why`, or the message "why" on its own.
 
 A private message, a group message that mentions the bot (Bitrix24 strips the mention) and
 the `/join` command all go through the same keyword index. Whether the person may join is
@@ -9,6 +10,7 @@ request (key `msg:<id>`): the first delivery wins, the second is a duplicate.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.botevents import BotRequest
@@ -23,6 +25,7 @@ from bot.rules.model import Rule
 router = Router()
 
 _INDEXES: dict[tuple[str, int], tuple[KeywordIndex, tuple[Rule, ...]]] = {}
+_WHY = re.compile(r"why\s*[?!.]*", re.IGNORECASE)
 
 
 @router.register("ONIMBOTMESSAGEADD", "ONIMCOMMANDADD")
@@ -62,7 +65,14 @@ def forget_bot(event: Event, ctx: HandlerContext) -> Dispatch:
 
 
 def decide(request: BotRequest, ctx: HandlerContext) -> tuple[str, list[str]]:
-    """`join` with matched rule names, `nomatch`, or `help` (`/help`, bare `/join`, unknown)."""
+    """`join` with matched rule names, `nomatch`, `why` (`/why`, or "why" alone), or `help`
+    (`/help`, bare `/join`, unknown commands).
+
+    `/why` ignores its parameters: the answer is about the author, whoever they name. A
+    keyword rule that matches the bare word "why" still wins over the question.
+    """
+    if request.command == "why":
+        return "why", []
     if request.command:
         if request.command != "join" or not request.command_params.strip():
             return "help", []
@@ -72,7 +82,9 @@ def decide(request: BotRequest, ctx: HandlerContext) -> tuple[str, list[str]]:
     if not text.strip():
         return "help", []
     rules = matching_rules(ctx.rules, text, ctx.max_message_length)
-    return ("join", rules) if rules else ("nomatch", [])
+    if rules:
+        return "join", rules
+    return ("why", []) if _WHY.fullmatch(text.strip()) else ("nomatch", [])
 
 
 def matching_rules(ruleset: RuleSet, text: str, max_chars: int) -> list[str]:

@@ -145,6 +145,7 @@ def test_check_of_a_valid_file_prints_a_one_line_summary_and_exits_0(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "rules.yaml").write_text(VALID)
+    (tmp_path / "rules.yaml").chmod(0o640)  # not world-readable: no warning
     code, out, err = run(["check"], capsys)
     assert code == 0
     assert lines(out) == [

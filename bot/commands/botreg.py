@@ -27,14 +27,17 @@ from bot.rest import LeakyBucket, PortalClient, Reply
 from bot.settings import Settings
 from bot.store import AsyncStore, open_store
 
-# command → {language: (title, parameter hint)}; `why` is answered by the reconcile feature.
+# command → {language: (title, parameter hint)}; `why` is answered by `bot.botwhy`, privately.
 COMMANDS: Final[Mapping[str, Mapping[str, tuple[str, str]]]] = {
     "join": {
         "en": ("Join a chat", "a keyword, e.g. marketing"),
         "ru": ("Вступить в чат", "ключевое слово, например маркетинг"),
     },
     "help": {"en": ("How to use the bot", ""), "ru": ("Как пользоваться ботом", "")},
-    "why": {"en": ("Why am I in this chat?", ""), "ru": ("Почему я в этом чате?", "")},
+    "why": {
+        "en": ("Which chats the rules give me, and why", ""),
+        "ru": ("Какие чаты мне положены и почему", ""),
+    },
 }
 _GONE: Final = frozenset({"COMMAND_ID_ERROR", "APP_ID_ERROR"})
 T = TypeVar("T")

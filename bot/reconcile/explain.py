@@ -46,6 +46,10 @@ class ChatLine:
     member: bool | None  # None: the member list could not be read
     status: str
     ledger: tuple[str, ...]
+    state: str  # one of STATES: `status` for programs (the bot words it per language)
+
+
+STATES = ("unreadable", "will_add", "kept_out", "will_remove", "member", "kept", "outside")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +119,9 @@ def build_explanation(
     lines = []
     for chat in shown:
         member = None if chat not in members else user_id in members[chat]
-        status = _status(chat, user_id, member, granted, plan, unreadable)
-        lines.append(
-            ChatLine(chat, granted.get(chat, ()), member, status, _ledger(ledger, chat, user_id))
-        )
+        state, status = _status(chat, user_id, member, granted, plan, unreadable)
+        book = _ledger(ledger, chat, user_id)
+        lines.append(ChatLine(chat, granted.get(chat, ()), member, status, book, state))
     return Explanation(
         user_id,
         person.name if person else "",
@@ -147,21 +150,25 @@ def _status(
     granted: Mapping[int, tuple[str, ...]],
     plan: Plan,
     unreadable: Mapping[int, str],
-) -> str:
+) -> tuple[str, str]:
+    """(state, status): one of `STATES`, and the same in words for the admin."""
     chat_plan = plan.chats.get(chat)
     if member is None:
-        return f"member list unreadable ({unreadable.get(chat, 'not read')})"
+        return "unreadable", f"member list unreadable ({unreadable.get(chat, 'not read')})"
     if chat_plan is not None:
         if any(c.user_id == user_id for c in chat_plan.adds):
-            return "not a member: the next sync adds them"
+            return "will_add", "not a member: the next sync adds them"
         if user_id in chat_plan.kept_out:
-            return "not a member: left on their own, not added again (join_once)"
+            return "kept_out", "not a member: left on their own, not added again (join_once)"
         for change in chat_plan.removes:
             if change.user_id == user_id:
-                return f"member: the next sync removes them ({'; '.join(change.reasons)})"
+                why = "; ".join(change.reasons)
+                return "will_remove", f"member: the next sync removes them ({why})"
     if member:
-        return "member" if chat in granted else "member; no rule gives it now, so it is kept"
-    return "not a member; no rule gives this chat"
+        if chat in granted:
+            return "member", "member"
+        return "kept", "member; no rule gives it now, so it is kept"
+    return "outside", "not a member; no rule gives this chat"
 
 
 def _ledger(ledger: Ledger, chat: int, user_id: int) -> tuple[str, ...]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -52,27 +54,34 @@ def _split(key: str) -> tuple[str, str]:
     return "", key.upper()
 
 
-def _field(user: User, name: str) -> list[Any] | None:
-    """The user's values for a filter field (several for UF_DEPARTMENT); None if unsupported."""
-    values: dict[str, Callable[[], list[Any]]] = {
-        "ID": lambda: [user.id],
-        "ACTIVE": lambda: [user.active],
-        "UF_DEPARTMENT": lambda: list(user.departments),
-        "USER_TYPE": lambda: [user.user_type],
-        "TIMESTAMP_X": lambda: [_when(user.timestamp_x)],
-        "NAME": lambda: [user.name],
-        "LAST_NAME": lambda: [user.last_name],
-        "EMAIL": lambda: [user.email],
-    }
-    getter = values.get(name)
-    return getter() if getter else None
+# The user's values for each filter field (several for UF_DEPARTMENT). Built once, not per
+# user: a full read of a 10,000-user company filters every user on every one of its pages.
+_SCALAR: Final[dict[str, Callable[[User], Any]]] = {
+    "ID": operator.attrgetter("id"),
+    "ACTIVE": operator.attrgetter("active"),
+    "USER_TYPE": operator.attrgetter("user_type"),
+    "TIMESTAMP_X": lambda user: _when(user.timestamp_x),
+    "NAME": operator.attrgetter("name"),
+    "LAST_NAME": operator.attrgetter("last_name"),
+    "EMAIL": operator.attrgetter("email"),
+}
+_MULTI: Final[dict[str, Callable[[User], Iterable[Any]]]] = {
+    "UF_DEPARTMENT": operator.attrgetter("departments"),
+}
+Test = Callable[[User], bool]
 
 
 def _when(text: Any) -> datetime:
     try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        return _stamp(str(text))
     except ValueError:
         raise RestError("ERROR_ARGUMENT", f"Invalid date value: {text!r}") from None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _stamp(text: str) -> datetime:
+    """Parsed once per distinct stamp: `>TIMESTAMP_X` reads every user's on every page."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _wanted(name: str, raw: Any) -> list[Any]:
@@ -87,22 +96,63 @@ def _wanted(name: str, raw: Any) -> list[Any]:
     return [str(v) for v in values]
 
 
-def _matches(user: User, filters: Params) -> bool:
-    for key, raw in filters.items():
-        op, name = _split(str(key))
-        have = _field(user, name)
-        if have is None:
-            continue  # unknown fields are skipped, as the portal skips fields outside the scope
+def _clause(key: str, raw: Any) -> Test | None:
+    """One filter entry as a test; None for fields the portal skips (outside the scope).
+
+    A bad filter value fails only when a user reaches this clause, as it did when the value
+    was converted per user: a request whose earlier clauses match nobody still succeeds.
+    """
+    op, name = _split(key)
+    scalar, multi = _SCALAR.get(name), _MULTI.get(name)
+    if multi is not None:
+        have = multi
+    elif scalar is not None:
+        have = _one(scalar)
+    else:
+        return None
+    try:
         want = _wanted(name, raw)
-        if op in _COMPARE:
-            hit = bool(want) and any(_COMPARE[op](h, want[0]) for h in have)
-        else:
-            hit = any(h in want for h in have)
-            if op.startswith("!"):
-                hit = not hit
-        if not hit:
-            return False
-    return True
+    except RestError as exc:
+        return _fails(have, exc)
+    if op in _COMPARE:
+        if not want:
+            return lambda user: _never(have(user))
+        compare, bound = _COMPARE[op], want[0]
+        if scalar is not None:
+            return lambda user: compare(scalar(user), bound)
+        return lambda user: any(compare(h, bound) for h in have(user))
+    wanted = frozenset(want)
+    negate = op.startswith("!")
+    if scalar is not None:
+        return lambda user: (scalar(user) in wanted) is not negate
+    return lambda user: (not wanted.isdisjoint(have(user))) is not negate
+
+
+def _one(get: Callable[[User], Any]) -> Callable[[User], Iterable[Any]]:
+    return lambda user: (get(user),)
+
+
+def _never(_: Iterable[Any]) -> bool:
+    """No comparison value: nobody matches (the user's value is still read, as before)."""
+    return False
+
+
+def _fails(have: Callable[[User], Iterable[Any]], exc: RestError) -> Test:
+    def test(user: User) -> bool:
+        have(user)
+        raise exc
+
+    return test
+
+
+def compile_filter(filters: Params) -> Test | None:
+    """All clauses, in the request's order, stopping at the first miss; None keeps everyone."""
+    tests = [t for key, raw in filters.items() if (t := _clause(str(key), raw)) is not None]
+    if not tests:
+        return None
+    if len(tests) == 1:
+        return tests[0]
+    return lambda user: all(test(user) for test in tests)
 
 
 def user_get(ctx: Context, params: Params) -> Reply:
@@ -112,11 +162,14 @@ def user_get(ctx: Context, params: Params) -> Reply:
         filters = dict(raw_filter)
     else:
         filters = {k: v for k, v in params.items() if k not in _CONTROL_KEYS}
-    users = sorted(ctx.state.users.values(), key=lambda u: u.id)
+    matches = compile_filter(filters)
+    users = sorted(ctx.state.users.values(), key=operator.attrgetter("id"))
     if str(params.get("ORDER", "")).upper() == "DESC":
         users.reverse()
-    rows = [user_row(u) for u in users if _matches(u, filters)]
-    return page(rows, params.get("START"))
+    if matches is not None:
+        users = [u for u in users if matches(u)]
+    reply = page(users, params.get("START"))
+    return replace(reply, result=[user_row(u) for u in reply.result])
 
 
 def tree_order(state: PortalState) -> list[Department]:

@@ -7,7 +7,9 @@ applied version; the current version is the highest.
 
 v1 is the core slice (events, jobs, key/value state). v2 adds `jobs.group_key`, the indexes
 the claim and prune queries use, the `dedupe_keys` table (so job dedupe keys outlive pruned
-done jobs, for as long as event keys are kept), and the `audit` and `ledger` tables.
+done jobs, for as long as event keys are kept), and the `audit` and `ledger` tables. v3 indexes
+`jobs.event_key`: every bot reply looks up its request's adds with `jobs_for_event`, which was
+a full scan of `jobs`. (`audit.event_key` stays unindexed: nothing reads the audit by event.)
 """
 
 from __future__ import annotations
@@ -90,7 +92,9 @@ V2: Final = (
     "CREATE INDEX ledger_chat ON ledger (chat_id, user_id)",
 )
 
-STEPS: Final[tuple[tuple[str, ...], ...]] = (V1, V2)
+V3: Final = ("CREATE INDEX jobs_event ON jobs (event_key)",)
+
+STEPS: Final[tuple[tuple[str, ...], ...]] = (V1, V2, V3)
 LATEST: Final = len(STEPS)
 
 

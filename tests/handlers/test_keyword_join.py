@@ -120,7 +120,7 @@ def test_group_mention_answers_in_the_chat() -> None:
         (command("join"), "help"),
         (command("join", "   "), "help"),
         (command("help"), "help"),
-        (command("why"), "help"),
+        (command("whois"), "help"),
         (message("/join"), "help"),
         (message("/help"), "help"),
         (message("   "), "help"),
@@ -131,6 +131,36 @@ def test_group_mention_answers_in_the_chat() -> None:
 def test_help_and_no_match(ev: Event, action: str) -> None:
     payload = request(ev)
     assert (payload["action"], payload["rules"]) == (action, [])
+
+
+@pytest.mark.parametrize(
+    ("ev", "action"),
+    [
+        (command("why"), "why"),
+        (command("why", "12"), "why"),
+        (message("/why 12"), "why"),
+        (message("/WHY [USER=12]Lena[/USER]"), "why"),
+        (message("why"), "why"),
+        (message("  Why?! "), "why"),
+        (message("why me"), "nomatch"),
+        (message("why marketing"), "join"),  # a keyword in the message is a request to join
+    ],
+)
+def test_why_is_the_command_or_the_word_alone(ev: Event, action: str) -> None:
+    payload = request(ev)
+    assert payload["action"] == action
+    assert payload["author"]["id"] == 27  # whoever is named, the answer is about the author
+    assert set(payload) == {"action", "rules", "author", "to", "language", "via"}
+
+
+def test_a_keyword_rule_for_why_wins_over_the_question() -> None:
+    rules = parse_rules(
+        "version: 1\ndefaults: {hide_history: false}\n"
+        "rules:\n  - {name: philosophy, keywords: [why], chats: [120]}\n"
+    )
+    ctx = HandlerContext(rules=rules)
+    assert request(message("why"), ctx)["rules"] == ["philosophy"]
+    assert request(command("why"), ctx)["action"] == "why"
 
 
 def test_cyrillic_keywords_fold_case_and_yo() -> None:

@@ -62,6 +62,7 @@ def test_an_explanation_from_plain_values() -> None:
         (12, "not a member: left on their own, not added again (join_once)"),
         (14, "member; no rule gives it now, so it is kept"),
     ]
+    assert [c.state for c in explanation.chats] == ["will_add", "kept_out", "kept"]
     assert [r.name for r in explanation.rules] == ["platform", "everyone"]
     assert [r.name for r in explanation.keyword_rules] == ["ask"]
     assert explanation.departments[0].chain == ("Platform (3)", "Eng (2)", "Corp (1)")

@@ -19,8 +19,7 @@ CANARIES = (TOKEN, CLIENT, WEBHOOK_CODE)
 
 
 async def test_no_canary_in_metrics_audit_or_database(tmp_path: Path) -> None:
-    env = {"B24_APP_TOKEN": TOKEN, "B24_BOT_CLIENT_ID": CLIENT}
-    async with open_harness(tmp_path, **env) as h:
+    async with open_harness(tmp_path, B24_APP_TOKEN=TOKEN, B24_BOT_CLIENT_ID=CLIENT) as h:
         hire = h.portal.upsert_user(80, name="Cara", departments=[4])
         await h.post(user_add(hire, token=TOKEN))
         await h.post(user_add(hire, token=TOKEN + "x"))  # forged: refused

@@ -10,7 +10,7 @@ import pytest
 
 from bot.errors import StoreError
 from bot.jobs import NewJob
-from bot.store import mask_url, open_store
+from bot.store import mask_url, open_store, schema
 from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SQLiteStore
 from bot.store.urls import parse_url
@@ -54,7 +54,7 @@ def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     relative = open_store("sqlite:///data.db")
     absolute = open_store(f"sqlite:///{tmp_path / 'abs.db'}")
     try:
-        assert relative.migrate() == absolute.migrate() == 2
+        assert relative.migrate() == absolute.migrate() == schema.LATEST
     finally:
         relative.close()
         absolute.close()
