@@ -64,7 +64,8 @@ def _members(value: Any, webhook_user: int) -> set[int] | None:
     return members if webhook_user in members else None
 
 
-def _audit(job: Job, now: float, outcome: str, code: str | None = None) -> AuditEntry:
+def audit_entry(job: Job, now: float, outcome: str, code: str | None = None) -> AuditEntry:
+    """The audit row of a membership job (add or remove), from its payload."""
     payload = job.payload
     return AuditEntry(
         at=now,
@@ -72,7 +73,7 @@ def _audit(job: Job, now: float, outcome: str, code: str | None = None) -> Audit
         rule=",".join(payload.get("rules", [])) or None,
         chat_id=int(payload["chat_id"]),
         user_id=int(payload["user_id"]),
-        hide_history=bool(payload["hide_history"]),
+        hide_history=bool(payload.get("hide_history", False)),
         outcome=outcome,
         code=code,
         detail="; ".join(payload.get("reasons", [])) or None,
@@ -116,7 +117,7 @@ async def _add_chunk(
             settled = failure(error)
             for job in group:
                 if isinstance(settled, Dead):
-                    audit = (_audit(job, now, "dead", settled.code),)
+                    audit = (audit_entry(job, now, "dead", settled.code),)
                     results[job.id] = Dead(settled.code, settled.error, audit)
                 else:
                     results[job.id] = settled
@@ -145,7 +146,7 @@ async def _add_chunk(
                 if outcome == "added"
                 else ()
             )
-            results[job.id] = Done(audit=(_audit(job, now, outcome),), ledger=ledger)
+            results[job.id] = Done(audit=(audit_entry(job, now, outcome),), ledger=ledger)
             log.info(
                 "chat %s: user %s %s (history %s)",
                 chat_id,

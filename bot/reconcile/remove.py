@@ -14,29 +14,14 @@ from typing import Any
 
 from bot.actions import WorkContext, failure
 from bot.errors import PortalError
-from bot.jobs import AuditEntry, Job
+from bot.jobs import Job
+from bot.membership import audit_entry
 from bot.outcomes import Dead, Done, Result
 from bot.rest import MAX_BATCH
 
 log = logging.getLogger("autojoin.reconcile")
 
 GONE = "USER_NOT_FOUND"
-
-
-def _audit(job: Job, now: float, outcome: str, code: str | None = None) -> AuditEntry:
-    payload = job.payload
-    return AuditEntry(
-        at=now,
-        event_key=job.event_key,
-        rule=",".join(payload.get("rules", [])) or None,
-        chat_id=int(payload["chat_id"]),
-        user_id=int(payload["user_id"]),
-        hide_history=False,
-        outcome=outcome,
-        code=code,
-        detail="; ".join(payload.get("reasons", [])) or None,
-        job_id=job.id,
-    )
 
 
 async def _forget(job: Job, ctx: WorkContext) -> None:
@@ -72,7 +57,7 @@ async def remove_from_chats(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, 
             if error is None or error.code.upper() == GONE:
                 await _forget(job, ctx)
                 code = None if error is None else GONE
-                results[job.id] = Done(audit=(_audit(job, now, "removed", code),))
+                results[job.id] = Done(audit=(audit_entry(job, now, "removed", code),))
                 log.info(
                     "chat %s: user %s removed%s",
                     job.payload["chat_id"],
@@ -82,7 +67,7 @@ async def remove_from_chats(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, 
                 continue
             settled = failure(error)
             if isinstance(settled, Dead):
-                audit = (_audit(job, now, "dead", settled.code),)
+                audit = (audit_entry(job, now, "dead", settled.code),)
                 settled = Dead(settled.code, settled.error, audit)
             results[job.id] = settled
     return results

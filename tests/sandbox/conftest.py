@@ -6,21 +6,9 @@ import httpx
 import pytest
 
 from bot.sandbox import FakePortal
+from tests.fakes import FakeClock
 
 ADMIN_BASE = "http://portal.test"
-
-
-class FakeClock:
-    """Unix time that only moves when a test says so."""
-
-    def __init__(self, start: float = 1_772_432_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -30,7 +18,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(start=1_772_432_000.0)
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from bot.sandbox import FakePortal, methods_users
 from bot.sandbox.company import generated_company
 from bot.sandbox.methods import Context
 from bot.sandbox.state import Department
-from tests.sandbox.conftest import FakeClock, client_for
+from tests.fakes import FakeClock
+from tests.sandbox.conftest import client_for
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,8 @@ import pytest
 
 from bot.sandbox import FakePortal
 from bot.sandbox.company import SALES_ALL_HANDS
-from tests.sandbox.conftest import FakeClock, client_for
+from tests.fakes import FakeClock
+from tests.sandbox.conftest import client_for
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,8 @@ import pytest
 
 from bot.sandbox import FakePortal
 from bot.sandbox.company import WEBHOOK_CODE
-from tests.sandbox.conftest import ADMIN_BASE, FakeClock, client_for
+from tests.fakes import FakeClock
+from tests.sandbox.conftest import ADMIN_BASE, client_for
 
 pytestmark = pytest.mark.anyio
 
@@ -32,7 +33,7 @@ async def test_success_envelope_has_result_and_time(
     assert set(body) == {"result", "time"}
     assert body["result"] == [1, 2, 3]
     assert set(body["time"]) == TIME_KEYS
-    assert body["time"]["start"] == clock.now
+    assert body["time"]["start"] == clock()
     assert body["time"]["date_start"] == "2026-03-02T06:13:20+00:00"
 
 
