@@ -10,18 +10,13 @@ compares like with like on a noisy machine.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-
-import psycopg
-from psycopg import sql
 
 from bench.config import Config
 from bench.load import Client, Load, run_load
-from bench.procs import LOOPBACK, Server, child_env, python
+from bench.procs import LOOPBACK, Server, child_env, postgres_problem, postgres_schema, python
 from bench.stats import Row, Section, Target, ratio, row, summarize
 from bench.workload import bodies, hires, served, settings_env, small_portal, spread_rules
 from bench.workload import write_rules as write_rules_file
@@ -68,28 +63,6 @@ def measure(
     return Measured(load, cpu / load.seconds)
 
 
-def postgres_reachable(dsn: str) -> str | None:
-    """None if the server answers, else why not (the PostgreSQL run is then left out)."""
-    try:
-        with psycopg.connect(dsn, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:120]}"
-    return None
-
-
-@contextlib.contextmanager
-def fresh_schema(dsn: str, prefix: str) -> Iterator[str]:
-    """A database URL with a new `?schema=`; the schema is dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    joiner = "&" if "?" in dsn else "?"
-    try:
-        yield f"{dsn}{joiner}schema={name}"
-    finally:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
-
-
 def figure_rows(case: str, runs: list[Measured]) -> list[Row]:
     return [
         row(case, "events/s", [m.load.rate for m in runs], "1/s"),
@@ -108,7 +81,7 @@ def run(config: Config) -> Section:
     rules = write_rules_file(work / "rules.yaml", spread_rules(20, DEPARTMENTS, 5, seed=1))
     users = hires(100_000, warm + count, DEPARTMENTS, seed=2)
     warmup, timed = bodies(users[:warm]), bodies(users[warm:])
-    pg_problem = postgres_reachable(config.postgres)
+    pg_problem = postgres_problem(config.postgres)
     serve = python("-m", "bot", "serve", "--host", LOOPBACK, "--port", "{port}", "--no-worker")
     ceiling_argv = python("-m", "bench.ceiling", "--host", LOOPBACK, "--port", "{port}")
     results: dict[str, list[Measured]] = {"ceiling": [], "httpx": [], "sqlite": [], "postgres": []}
@@ -127,7 +100,7 @@ def run(config: Config) -> Section:
             )
 
         def postgres() -> Measured:
-            with fresh_schema(config.postgres, "bench_ack") as url:
+            with postgres_schema(config.postgres, "bench_ack") as url:
                 return autojoin(url)
 
         reps = config.pick(config.runs, max(config.runs, 5))  # the ratio is noisy: 5 pairs

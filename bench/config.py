@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+from bench.procs import POSTGRES_DSN
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,5 +31,23 @@ class Config:
 
     @property
     def postgres(self) -> str:
-        """The same server the PostgreSQL tests use."""
-        return os.environ.get("AUTOJOIN_TEST_POSTGRES", POSTGRES_DEFAULT)
+        """The same server the PostgreSQL tests use (AUTOJOIN_TEST_POSTGRES)."""
+        return POSTGRES_DSN
+
+    def repetitions(self, notes: list[str], what: str = "", cap: float = 0.0) -> Iterator[int]:
+        """0, 1, … `runs - 1`; the first run always happens, a later one only while the
+        budget (and `cap` seconds from the first, if given) lasts; `notes` says if it stopped."""
+        started = time.monotonic()
+        for rep in range(self.runs):
+            capped = cap > 0 and time.monotonic() - started > cap
+            if rep and (self.left() <= 0 or capped):
+                lead = f"{what}: time" if what else "Time"
+                notes.append(f"{lead} budget spent after {rep} runs.")
+                return
+            yield rep
+
+    def fresh_dir(self, name: str) -> Path:
+        """A new directory under the work directory."""
+        path = self.workdir / name
+        path.mkdir(parents=True)
+        return path

@@ -94,12 +94,17 @@ async def post_all(
     expect: bytes | None,
     time_limit: float,
     client: Client = "raw",
+    interval: float = 0.0,
 ) -> Load:
-    """Post every body once (or until `time_limit`); `expect` must occur in each 200 answer."""
+    """Post every body once (or until `time_limit`); `expect` must occur in each 200 answer.
+
+    `interval` > 0 paces the load: body i is not sent before i × interval seconds from the
+    start (a steady trickle, like a portal delivering events as people log in)."""
     latencies: list[float] = []
     failures: list[str] = []
     cursor = 0
     deadline = time.monotonic() + time_limit
+    begin = time.monotonic()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     pool = httpx.AsyncClient(limits=limits, timeout=30.0, trust_env=False)
 
@@ -112,8 +117,10 @@ async def post_all(
         send, close = (via_httpx, None) if client == "httpx" else await _raw_connection(url)
         try:
             while cursor < len(bodies) and time.monotonic() < deadline:
-                body = bodies[cursor]
+                index, body = cursor, bodies[cursor]
                 cursor += 1
+                if interval > 0:
+                    await anyio.sleep(max(0.0, begin + index * interval - time.monotonic()))
                 began = time.perf_counter_ns()
                 status, content = await send(body)
                 latencies.append((time.perf_counter_ns() - began) / 1e6)

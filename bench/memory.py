@@ -78,10 +78,7 @@ def run(config: Config) -> Section:
     work = config.workdir
     rules = write_rules(work / "rules.yaml", chat_per_rule(1))
     measured: list[Measured] = []
-    for rep in range(config.runs):
-        if rep and config.left() <= 0:
-            section.notes.append(f"Time budget spent after {rep} runs.")
-            break
+    for rep in config.repetitions(section.notes):
         state = generated_company(count + 1, 50, 1, seed=rep)
         for user in state.users.values():
             user.active = True

@@ -81,10 +81,7 @@ def run(config: Config) -> Section:
         env = child_env(
             settings_env(webhook=webhook, rules=rules, database=f"sqlite:///{work / 'plan.db'}")
         )
-        for rep in range(config.runs):
-            if rep and config.left() <= 0:
-                section.notes.append(f"Time budget spent after {rep} runs.")
-                break
+        for _ in config.repetitions(section.notes):
             portal.reset_limits()  # each plan starts against an idle portal
             portal.reset_counters()
             argv = python("-m", "bot", "plan") if use_cli else python("-m", "bench.planwork")

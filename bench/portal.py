@@ -176,12 +176,8 @@ def run(config: Config) -> Section:
     complete = True
     for n, k in cases:
         runs: list[Outcome] = []
-        for rep in range(config.runs):
-            if rep and config.left() <= 0:
-                section.notes.append(f"N={n} K={k}: time budget spent after {rep} runs.")
-                break
-            work = config.workdir / f"n{n}-k{k}-{rep}"
-            work.mkdir(parents=True)
+        for rep in config.repetitions(section.notes, f"N={n} K={k}"):
+            work = config.fresh_dir(f"n{n}-k{k}-{rep}")
             write_rules(work / "rules.yaml", chat_per_rule(k))
             runs.append(anyio.run(run_autojoin, n, k, work))
         naive = anyio.run(run_naive, n, k) if n * k <= NAIVE_REAL_MAX else None

@@ -1,8 +1,10 @@
-"""Subprocesses for benchmarks: a server on a free loopback port, and a one-shot child.
+"""Real processes and throwaway databases, for the benchmarks and the process tests.
 
 Servers run as real processes (the way `autojoin serve` runs in production) so their
 memory and CPU can be read from /proc without the benchmark's own objects in the figures.
 Output goes to files, never pipes: a chatty server must not block on a full pipe.
+This module is the one home of the helpers both sides need (free port, child environment,
+bounded waits, PostgreSQL schemas); `tests/processes.py` builds its test processes on them.
 """
 
 from __future__ import annotations
@@ -13,32 +15,86 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import httpx
+import psycopg
+from psycopg import sql as pgsql
 
 REPO = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
+POSTGRES_DSN = os.environ.get("AUTOJOIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+T = TypeVar("T")
 
 
-def free_port() -> int:
-    """A port the kernel just handed out on 127.0.0.1 (a race is retried by `start`)."""
+def free_port(host: str = LOOPBACK) -> int:
+    """A port the kernel handed out just now (another process could still take it first)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
 def child_env(extra: Mapping[str, str]) -> dict[str, str]:
-    """The caller's environment without autojoin settings, plus `extra` and the repo on the path."""
+    """The caller's environment without autojoin, Bitrix24 or Python settings, plus `extra`
+    and the repo on the path: a developer's own settings must not leak into a child."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("B24_", "AUTOJOIN_", "PYTHON"))}
     env["PYTHONPATH"] = str(REPO)
     env.update(extra)
     return env
+
+
+def wait_until(
+    condition: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+) -> T:
+    """Poll `condition` until it returns something truthy, and return that; else TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def postgres_problem(dsn: str = POSTGRES_DSN) -> str | None:
+    """None if the server answers, else why not (in one line, without the DSN)."""
+    try:
+        with psycopg.connect(dsn, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:120]}"
+    return None
+
+
+def drop_schema(dsn: str, schema: str) -> None:
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+        name = pgsql.Identifier(schema)
+        conn.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(name))
+
+
+@contextmanager
+def postgres_schema(dsn: str = POSTGRES_DSN, prefix: str = "autojoin_test") -> Iterator[str]:
+    """A database URL on a fresh schema (`?schema=` as `bot.store.open_store` reads it),
+    dropped with everything in it afterwards, however the block ends."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        yield f"{dsn}{'&' if '?' in dsn else '?'}schema={schema}"
+    finally:
+        drop_schema(dsn, schema)
 
 
 def status_kib(pid: int, field: str) -> int:
@@ -133,17 +189,20 @@ class Server:
     def cpu(self) -> float:
         return cpu_seconds(self.pid)
 
-    def stop(self) -> None:
-        """SIGTERM (uvicorn shuts down gracefully), then SIGKILL if it does not go."""
+    def stop(self, signum: signal.Signals = signal.SIGTERM) -> int | None:
+        """`signum` (SIGTERM: uvicorn shuts down gracefully; SIGKILL: a crash), then SIGKILL
+        if it does not go; the exit code, or None if nothing was running."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signum)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=STOP_TIMEOUT)
+        return proc.returncode
 
     def __enter__(self) -> Server:
         return self.start()

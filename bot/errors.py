@@ -10,6 +10,7 @@
     │   ├── MalformedEvent             HTTP 400
     │   ├── BadToken                   HTTP 401
     │   ├── ForeignPortal              HTTP 403
+    │   ├── ClientGone                 HTTP 400 (the sender hung up mid-body)
     │   └── StaleEvent                 HTTP 409 (outside the freshness window)
     ├── PortalError                    a Bitrix24 REST call failed; see `bot.rest.errors`
     │   ├── PortalRetryable            retried with backoff, spends an attempt
@@ -107,6 +108,12 @@ class BadToken(EventError):
 class ForeignPortal(EventError):
     http_status = 403
     reason = "foreign_portal"
+
+
+class ClientGone(EventError):
+    """The sender hung up before the body was complete: nobody is left to answer."""
+
+    reason = "disconnected"
 
 
 class StaleEvent(EventError):

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from bot.errors import (
     BadToken,
+    ClientGone,
     ForeignPortal,
     MalformedEvent,
     PayloadTooLarge,
@@ -30,6 +31,7 @@ REJECT_REASONS = frozenset(
         cls.reason
         for cls in (
             BadToken,
+            ClientGone,
             ForeignPortal,
             MalformedEvent,
             PayloadTooLarge,

@@ -14,11 +14,17 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.errors import EventError, PayloadTooLarge, StoreError, UnsupportedMediaType
+from bot.errors import (
+    ClientGone,
+    EventError,
+    PayloadTooLarge,
+    StoreError,
+    UnsupportedMediaType,
+)
 from bot.events import Event, parse_event
 from bot.jobs import event_id as stable_event_id
 from bot.routing import Dispatch, HandlerContext
@@ -38,11 +44,14 @@ async def read_limited(request: Request, limit: int) -> bytes:
         raise PayloadTooLarge(f"body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientGone("the sender disconnected before the body was complete") from None
     return b"".join(chunks)
 
 

@@ -3,69 +3,45 @@
 Everything here is bounded: every wait has a timeout and says what it was waiting for, and
 `AutojoinProcess` kills its child when the `with` block ends however it ends. Output goes to
 a file (never a pipe a chatty child could fill), readable at any time with `output()`.
+The generic parts (free port, child environment, bounded waits, PostgreSQL schemas) live in
+`bench/procs.py`, shared with the benchmarks; they are re-exported here for the tests.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
 
 import httpx
-import psycopg
-from psycopg import sql as pgsql
 
-REPO = Path(__file__).resolve().parent.parent
-LOOPBACK = "127.0.0.1"
-PG_DSN = os.environ.get("AUTOJOIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+from bench.procs import (
+    LOOPBACK,
+    POSTGRES_DSN,
+    REPO,
+    child_env,
+    free_port,
+    postgres_schema,
+    wait_until,
+)
+
+__all__ = [
+    "PG_DSN",
+    "REPO",
+    "AutojoinProcess",
+    "ServeProcess",
+    "free_port",
+    "postgres_schema",
+    "wait_until",
+]
+
+PG_DSN = POSTGRES_DSN
 START_TIMEOUT = 45.0  # generous: two cores shared with other test runs
 STOP_TIMEOUT = 20.0
-
-T = TypeVar("T")
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    """A port the kernel handed out just now (another process could still take it first)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(
-    condition: Callable[[], T | None],
-    *,
-    timeout: float,
-    what: str,
-    interval: float = 0.05,
-) -> T:
-    """Poll `condition` until it returns something truthy, and return that; else TimeoutError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-def child_env(values: Mapping[str, str]) -> dict[str, str]:
-    """This environment without any autojoin or Bitrix24 setting, plus `values`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("B24_", "AUTOJOIN_"))}
-    env["PYTHONPATH"] = str(REPO)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(values)
-    return env
 
 
 class AutojoinProcess:
@@ -75,7 +51,7 @@ class AutojoinProcess:
         self, args: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path
     ) -> None:
         self.args = list(args)
-        self.env = child_env(env)
+        self.env = child_env({"PYTHONUNBUFFERED": "1", **env})
         self.cwd = cwd
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
@@ -210,16 +186,3 @@ class ServeProcess(AutojoinProcess):
             timeout=30.0,
             trust_env=False,
         )
-
-
-@contextmanager
-def postgres_schema(dsn: str = PG_DSN, prefix: str = "autojoin_test") -> Iterator[str]:
-    """A database URL on a fresh schema (`?schema=` as `bot.store.open_store` reads it),
-    dropped with everything in it afterwards."""
-    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    try:
-        yield f"{dsn}{'&' if '?' in dsn else '?'}schema={schema}"
-    finally:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
-            name = pgsql.Identifier(schema)
-            conn.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(name))

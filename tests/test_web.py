@@ -461,3 +461,42 @@ def test_form_limits_are_ten_times_the_largest_reference_payload() -> None:
     assert DEFAULT_LIMITS.max_key_length >= 10 * key_length
     for body in REFERENCE_BODIES.values():
         parse_form(body)  # and every reference body parses under them
+
+
+async def test_a_sender_that_hangs_up_mid_body_is_one_warning_not_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hostile client cannot fill the error log with tracebacks by disconnecting."""
+    async with open_harness(tmp_path) as h:
+        app = create_app(h.services)
+        messages: list[dict[str, Any]] = [
+            {"type": "http.request", "body": b"event=ONUSERADD&data", "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/events",
+            "raw_path": b"/events",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"content-type", FORM.encode())],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+        }
+        await app(scope, receive, send)
+        assert sent[0]["status"] == 400
+        assert json.loads(sent[1]["body"])["error"] == "disconnected"
+        assert not [r for r in caplog.records if r.levelname in {"ERROR", "CRITICAL"}]
+        assert await h.services.store.jobs() == []

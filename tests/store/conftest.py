@@ -6,7 +6,6 @@ the fix. Each PostgreSQL test gets its own schema, dropped afterwards.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -19,13 +18,14 @@ import psycopg
 import pytest
 from psycopg import sql as pgsql
 
+from bench.procs import POSTGRES_DSN, drop_schema
 from bot.jobs import ADD_TO_CHAT, AuditEntry, NewJob
 from bot.store import mask_url
 from bot.store.base import Store
 from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SQLiteStore
 
-PG_DSN = os.environ.get("AUTOJOIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+PG_DSN = POSTGRES_DSN
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -90,12 +90,6 @@ def _pg_backend(dsn: str, schema: str) -> Backend:
     return Backend("postgres", url, lambda: PostgresStore(dsn, schema=schema), raw)
 
 
-def _drop_schema(dsn: str, schema: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        name = pgsql.Identifier(schema)
-        conn.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(name))
-
-
 @contextmanager
 def _database(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     schema: str | None = None
@@ -111,7 +105,7 @@ def _database(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
         for store in db.opened:
             store.close()
         if schema is not None:
-            _drop_schema(PG_DSN, schema)
+            drop_schema(PG_DSN, schema)
 
 
 @pytest.fixture(params=BACKENDS)

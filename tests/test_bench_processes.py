@@ -1,0 +1,118 @@
+"""Smoke tests for the process benchmarks (`delivery`, `soak`) and the shared process helpers.
+
+Tiny sizes, real processes, no timing asserted: what is asserted is what a figure relies on
+to mean anything (every hire lands, each add is audited once, a killed process really held
+claims, hostile requests are framed as declared, no hostile request gets a 5xx).
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bench import deliverycases, soak
+from bench.config import Config
+from bench.hostile import Hostile, request
+from bench.procs import POSTGRES_DSN, postgres_schema, wait_until
+from bench.workload import hires
+
+
+def test_repetitions_stop_once_the_budget_is_spent(tmp_path: Path) -> None:
+    """The first run always happens; a later one only within the budget, and the notes say so."""
+    notes: list[str] = []
+    spent = Config(quick=False, workdir=tmp_path, runs=3, budget=0.0, started=time.monotonic())
+    assert list(spent.repetitions(notes, "case")) == [0]
+    assert notes == ["case: time budget spent after 1 runs."]
+    roomy = Config(quick=False, workdir=tmp_path, runs=3, budget=60.0)
+    assert list(roomy.repetitions(notes)) == [0, 1, 2]
+    assert roomy.fresh_dir("a").is_dir()
+
+
+def test_wait_until_returns_the_value_or_says_what_it_waited_for() -> None:
+    assert wait_until(lambda: 7, timeout=1.0, what="seven") == 7
+    with pytest.raises(TimeoutError, match="nothing"):
+        wait_until(lambda: None, timeout=0.1, what="nothing", interval=0.02)
+
+
+@pytest.mark.postgres
+def test_a_fresh_schema_is_dropped_afterwards() -> None:
+    def exists(name: str) -> bool:
+        with psycopg.connect(POSTGRES_DSN) as conn:
+            found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,))
+            return found.fetchone() is not None
+
+    with postgres_schema(prefix="bench_smoke") as url:
+        schema = url.rsplit("schema=", 1)[1]
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        assert exists(schema)
+    assert not exists(schema)
+
+
+def test_hostile_requests_are_framed_as_declared() -> None:
+    """Chunked bodies end with the last chunk; others declare their length, except the
+    partial body, which declares more than it sends and then gives up."""
+    hostile = Hostile(random.Random(1), replays=[b"a=1"])
+    for kind, build in hostile.kinds.items():
+        req = build()
+        head = req.head.decode("latin-1").lower()
+        sent = sum(map(len, req.pieces))
+        if "transfer-encoding: chunked" in head:
+            assert req.pieces[-1] == b"0\r\n\r\n", kind
+        elif "content-length:" in head:
+            declared = int(head.split("content-length:", 1)[1].split("\r\n", 1)[0])
+            assert (declared > sent) == req.give_up, kind
+        else:
+            assert head.startswith("get "), kind
+    assert request(b"abc").head.endswith(b"Content-Length: 3\r\n\r\n")
+
+
+def test_the_soak_stream_puts_a_valid_hire_every_tenth_request() -> None:
+    users = hires(5_000, 2 * 10 + soak.WARMUP, 3, seed=1)
+    warmup, baseline, stream = soak.schedules(100, users, random.Random(2))
+    valid_at = [at for at, req in stream if req.kind == soak.VALID]
+    assert len(stream) == 100
+    assert len(warmup) == soak.WARMUP
+    assert len(valid_at) == 10
+    assert [at for at, _ in baseline] == valid_at  # the same moments, alone
+
+
+@pytest.mark.slow
+def test_a_tiny_soak_gets_no_5xx_and_accepts_every_valid_hire(tmp_path: Path) -> None:
+    measured = soak.measure(tmp_path, 0, 60)
+    assert len(measured.answers) == 60
+    assert not [a for a in measured.answers if a.outcome == "5xx"]
+    assert measured.refused_valid() == 0
+    assert measured.healthy_after
+
+
+@pytest.mark.slow
+def test_one_process_delivers_a_burst(tmp_path: Path) -> None:
+    outcome = deliverycases.single(6, 2, tmp_path, 0)
+    assert outcome.landed == 12
+    assert outcome.rejected == 0
+    assert len(outcome.acks_ms) == 6
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_processes_add_each_pair_once(tmp_path: Path) -> None:
+    outcome = deliverycases.pair(10, 2, tmp_path, 0, POSTGRES_DSN, seconds=0.5)
+    assert outcome.landed == 20
+    assert outcome.audit is not None
+    assert (outcome.audit.added_once, outcome.audit.added_twice) == (20, 0)
+    assert len(outcome.per_process) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_process_killed_while_holding_claims_loses_nothing(tmp_path: Path) -> None:
+    outcome = deliverycases.restart(20, 2, tmp_path, 0, POSTGRES_DSN, signal.SIGKILL)
+    assert outcome.held_at_signal > 0
+    assert outcome.landed == 40
+    assert outcome.rejected == 0
