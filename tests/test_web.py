@@ -4,7 +4,7 @@ with a JSON reason (never a 5xx), real Bitrix24 bodies get a 2xx."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -473,12 +473,12 @@ async def test_a_sender_that_hangs_up_mid_body_is_one_warning_not_an_error(
             {"type": "http.request", "body": b"event=ONUSERADD&data", "more_body": True},
             {"type": "http.disconnect"},
         ]
-        sent: list[dict[str, Any]] = []
+        sent: list[MutableMapping[str, Any]] = []
 
         async def receive() -> dict[str, Any]:
             return messages.pop(0)
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
 
         scope = {
