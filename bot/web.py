@@ -7,10 +7,8 @@ and the worker does the rest. Refusals are 4xx with a JSON reason, never 5xx.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -26,6 +24,7 @@ from bot.errors import (
     UnsupportedMediaType,
 )
 from bot.events import Event, parse_event
+from bot.jobs import NewJob
 from bot.jobs import event_id as stable_event_id
 from bot.routing import Dispatch, HandlerContext
 
@@ -77,10 +76,13 @@ def dispatch_event(event: Event, services: Services) -> Dispatch | None:
         return None
     event_key = f"{event.portal}:{result.key}"
     jobs = tuple(
-        replace(
-            job,
-            event_key=event_key,
-            dedupe_key=f"{event_key}:{job.dedupe_key}" if job.dedupe_key else None,
+        NewJob(  # built directly: dataclasses.replace costs more on the hot path
+            job.kind,
+            job.payload,
+            f"{event_key}:{job.dedupe_key}" if job.dedupe_key else None,
+            event_key,
+            job.group,
+            job.run_after,
         )
         for job in result.jobs
     )
@@ -92,13 +94,12 @@ def create_app(services: Services, *, metrics_app: Any = None) -> Starlette:
     clock: Callable[[], float] = services.clock
 
     async def events(request: Request) -> Response:
-        event_id = uuid.uuid4().hex[:12]  # replaced by the stable id once the key is known
         body = await read_limited(request, settings.max_body)
         _check_media_type(request)
         event = parse_event(body, services.verifier, now=clock())
         outcome = dispatch_event(event, services)
         if outcome is None:
-            log.info("event %s %s ignored: unhandled event", event_id, event.name)
+            log.info("event %s ignored: unhandled event", event.name)
             services.observe_event(event.name, "ignored")
             return JSONResponse({"status": "ignored", "reason": "unhandled event"})
         event_id = stable_event_id(outcome.key)
