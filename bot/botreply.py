@@ -27,6 +27,8 @@ from bot.rules import RuleSet
 if TYPE_CHECKING:  # bot.actions imports this module to build its registry
     from bot.actions import WorkContext
 
+WAIT_POLL = 2.0  # seconds between looks at a request's adds
+
 log = logging.getLogger("autojoin.bot")
 
 QUEUED_AFTER = 10.0
@@ -121,7 +123,9 @@ async def _result(job: Job, ctx: WorkContext, bot: BotRuntime, client_id: str) -
             lang = str(job.payload.get("language") or "")
             await send(ctx, job, client_id, bottext.say(lang, "queued"), mention=True)
             await bot.store.set_state(notice, "sent", now)
-        return Retry("WAITING_FOR_ADDS", f"waiting for the adds to chat(s) {waiting}")
+        return Retry(
+            "WAITING_FOR_ADDS", f"waiting for the adds to chat(s) {waiting}", poll=WAIT_POLL
+        )
     results = [await _chat_result(bot, author, chat, adds.get(chat)) for chat in chats]
     text = await _result_text(job, ctx, bot, results)
     await send(ctx, job, client_id, text, mention=True)

@@ -16,11 +16,17 @@ class Done:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """Transient failure; `not_before` overrides the backoff (e.g. a method's reset time)."""
+    """Transient failure; `not_before` overrides the backoff (e.g. a method's reset time).
+
+    `poll` replaces the exponential backoff with a fixed interval: for a job that is not
+    failing but waiting on others (a reply waiting for its adds), backing off would only
+    delay the answer once the wait is over.
+    """
 
     code: str
     error: str
     not_before: float | None = None
+    poll: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,8 +207,12 @@ class Worker:
                     Settlement(job.id, "done", result.followups, result.audit, result.ledger)
                 )
             elif isinstance(result, Retry):
-                delay = backoff(
-                    job.attempts, self.config.retry_base, self.config.retry_cap, self.rng
+                delay = (
+                    result.poll
+                    if result.poll is not None
+                    else backoff(
+                        job.attempts, self.config.retry_base, self.config.retry_cap, self.rng
+                    )
                 )
                 run_after = max(now + delay, result.not_before or 0.0)
                 items.append(
