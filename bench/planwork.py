@@ -22,7 +22,7 @@ import anyio
 import httpx
 
 from bench.procs import status_kib
-from bot.directory import DepartmentDirectory
+from bot.departments import DepartmentDirectory
 from bot.rest import MAX_BATCH, LeakyBucket, OperatingGuard, PortalClient
 from bot.rules import CompiledRules, load_rules
 from bot.settings import Settings

@@ -1,4 +1,9 @@
-"""The portal's department tree, as `department.get` returns it.
+"""Departments: the portal's tree, its cache, and who is under what.
+
+The one home for the idea. `DepartmentTree` is the tree as `department.get` returns it,
+`DepartmentDirectory` caches it over REST, and `departments_of` reads a `user.get` row's
+`UF_DEPARTMENT`. "Under" always means: one of the person's departments, or an ancestor of
+one, is the department in question (`DepartmentTree.under`).
 
 Portal data can be wrong (a parent that was deleted, a cycle after a bad import), and rule
 matching walks parent chains on every event, so the tree is repaired once when it is built:
@@ -8,10 +13,16 @@ a dangling parent or a cycle makes that department a root, and the repair is rec
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
+
+from bot.errors import PortalRateLimited
+from bot.rest import PortalClient
+
+log = logging.getLogger("autojoin.directory")
 
 
-def _as_id(value: object) -> int | None:
+def positive_id(value: object) -> int | None:
     """A positive department ID from a REST value ("15", 15), else None."""
     if isinstance(value, bool):
         return None
@@ -21,6 +32,13 @@ def _as_id(value: object) -> int | None:
         number = int(value.strip())
         return number if number > 0 else None
     return None
+
+
+def departments_of(row: Mapping[str, object]) -> tuple[int, ...]:
+    """The positive department IDs of a `user.get` row, in order, without repeats."""
+    raw = row.get("UF_DEPARTMENT")
+    values = raw if isinstance(raw, list) else [] if raw in (None, "", False) else [raw]
+    return tuple(dict.fromkeys(d for d in map(positive_id, values) if d is not None))
 
 
 def _repair(parents: dict[int, int | None], notes: list[str]) -> dict[int, int | None]:
@@ -78,13 +96,13 @@ class DepartmentTree:
         parents: dict[int, int | None] = {}
         skipped: list[str] = []
         for row in rows:
-            ident = _as_id(row.get("ID"))
+            ident = positive_id(row.get("ID"))
             if ident is None or ident in names:
                 skipped.append(f"row {row.get('ID')!r} skipped: missing or repeated ID")
                 continue
             raw_name = row.get("NAME")
             names[ident] = raw_name if isinstance(raw_name, str) else ""
-            parents[ident] = _as_id(row.get("PARENT"))
+            parents[ident] = positive_id(row.get("PARENT"))
         return cls(names, parents, skipped)
 
     @property
@@ -132,6 +150,11 @@ class DepartmentTree:
             stack.extend(reversed(self._children.get(node, ())))
         return tuple(out)
 
+    def under(self, departments: Iterable[int], allowed: Iterable[int]) -> bool:
+        """Is any of `departments`, or one of their ancestors, in `allowed`?"""
+        wanted = set(allowed)
+        return any(a in wanted for d in departments for a in self.ancestors(d))
+
     def by_name(self, name: str) -> list[int]:
         """IDs of departments whose name is exactly `name`, ascending."""
         return list(self._by_name.get(name, ()))
@@ -146,3 +169,56 @@ class DepartmentTree:
         return " / ".join(
             self._names.get(i, f"department {i}") for i in reversed(self.ancestors(ident))
         )
+
+
+class DepartmentDirectory:
+    """The tree over `department.get`, cached with a TTL.
+
+    An ID the cache does not know forces a refresh (a department created since the last
+    fetch), but at most once per `unknown_refresh` seconds so a bogus ID cannot cause a storm;
+    until then the job waits (a retry at the refresh time) instead of matching too little.
+    """
+
+    def __init__(
+        self,
+        client: PortalClient,
+        *,
+        clock: Callable[[], float],
+        ttl: float = 600.0,
+        unknown_refresh: float = 30.0,
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self._ttl = ttl
+        self._unknown_refresh = unknown_refresh
+        self._tree: DepartmentTree | None = None
+        self._fetched_at = float("-inf")
+        self.fetches = 0
+
+    async def tree(self, require: Iterable[int] = ()) -> DepartmentTree:
+        now = self._clock()
+        tree = self._tree
+        stale = tree is None or now - self._fetched_at > self._ttl
+        missing = tree is not None and any(not tree.contains(d) for d in require)
+        if stale:
+            return await self.refresh()
+        assert tree is not None
+        if missing:
+            retry_at = self._fetched_at + self._unknown_refresh
+            if now < retry_at:
+                raise PortalRateLimited(
+                    "department.get",
+                    "DEPARTMENT_UNKNOWN",
+                    "a department newer than the cached tree; refreshing soon",
+                    reset_at=retry_at,
+                )
+            return await self.refresh()
+        return tree
+
+    async def refresh(self) -> DepartmentTree:
+        rows = await self._client.call_list("department.get", {})
+        self._tree = DepartmentTree.from_rows(rows)
+        self._fetched_at = self._clock()
+        self.fetches += 1
+        log.debug("department tree refreshed: %d departments", len(self._tree.ids))
+        return self._tree

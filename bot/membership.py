@@ -12,9 +12,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.actions import WorkContext, failure
 from bot.errors import PortalError
-from bot.jobs import ADD_TO_CHAT, AuditEntry, Job, NewJob, event_id
+from bot.executor import WorkContext, failure
+from bot.jobs import ChatAdd, Job, audit_entry, event_id
 from bot.outcomes import Dead, Done, Result, Retry
 from bot.rest import chat_user_add_params
 
@@ -35,21 +35,11 @@ async def resolve_users(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Resu
     for job in jobs:
         user_id = int(job.payload["user_id"])
         grants = compiled.grants_for_departments(job.payload["departments"])
+        accepted_at = float(job.payload.get("accepted_at", job.created_at))
         followups = tuple(
-            NewJob(
-                ADD_TO_CHAT,
-                {
-                    "chat_id": grant.chat_id,
-                    "user_id": user_id,
-                    "hide_history": grant.hide_history,
-                    "rules": list(grant.rules),
-                    "reasons": list(grant.reasons),
-                    "accepted_at": job.payload.get("accepted_at", job.created_at),
-                },
-                dedupe_key=f"{job.event_key or job.id}:add:{grant.chat_id}:{user_id}",
-                event_key=job.event_key,
-                group=f"{grant.chat_id}:{'Y' if grant.hide_history else 'N'}",
-            )
+            ChatAdd(
+                grant.chat_id, user_id, grant.hide_history, grant.rules, grant.reasons, accepted_at
+            ).to_job(job.event_key or str(job.id), job.event_key)
             for grant in grants
         )
         results[job.id] = Done(followups=followups)
@@ -64,28 +54,11 @@ def _members(value: Any, webhook_user: int) -> set[int] | None:
     return members if webhook_user in members else None
 
 
-def audit_entry(job: Job, now: float, outcome: str, code: str | None = None) -> AuditEntry:
-    """The audit row of a membership job (add or remove), from its payload."""
-    payload = job.payload
-    return AuditEntry(
-        at=now,
-        event_key=job.event_key,
-        rule=",".join(payload.get("rules", [])) or None,
-        chat_id=int(payload["chat_id"]),
-        user_id=int(payload["user_id"]),
-        hide_history=bool(payload.get("hide_history", False)),
-        outcome=outcome,
-        code=code,
-        detail="; ".join(payload.get("reasons", [])) or None,
-        job_id=job.id,
-    )
-
-
 async def add_to_chats(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Result]:
-    groups: dict[tuple[int, bool], list[Job]] = {}
+    groups: dict[tuple[int, bool], list[tuple[Job, ChatAdd]]] = {}
     for job in jobs:
-        key = (int(job.payload["chat_id"]), bool(job.payload["hide_history"]))
-        groups.setdefault(key, []).append(job)
+        add = ChatAdd.from_job(job)
+        groups.setdefault((add.chat_id, add.hide_history), []).append((job, add))
     items = list(groups.items())
     results: dict[int, Result] = {}
     for start in range(0, len(items), GROUPS_PER_BATCH):
@@ -95,11 +68,11 @@ async def add_to_chats(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Resul
 
 
 async def _add_chunk(
-    chunk: Sequence[tuple[tuple[int, bool], list[Job]]], ctx: WorkContext
+    chunk: Sequence[tuple[tuple[int, bool], list[tuple[Job, ChatAdd]]]], ctx: WorkContext
 ) -> dict[int, Result]:
     commands: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for i, ((chat_id, hide), group) in enumerate(chunk):
-        users = sorted({int(job.payload["user_id"]) for job in group})
+        users = sorted({add.user_id for _, add in group})
         commands[f"b{i}"] = ("im.chat.user.list", {"CHAT_ID": chat_id})
         commands[f"a{i}"] = ("im.chat.user.add", chat_user_add_params(chat_id, users, hide))
         commands[f"c{i}"] = ("im.chat.user.list", {"CHAT_ID": chat_id})
@@ -107,7 +80,7 @@ async def _add_chunk(
         reply = await ctx.client.batch(commands)
     except PortalError as exc:
         result = failure(exc)
-        return {job.id: result for _, group in chunk for job in group}
+        return {job.id: result for _, group in chunk for job, _ in group}
     now = ctx.clock()
     webhook_user = ctx.client.webhook.user_id
     results: dict[int, Result] = {}
@@ -115,9 +88,9 @@ async def _add_chunk(
         error = reply.errors.get(f"a{i}")
         if error is not None:
             settled = failure(error)
-            for job in group:
+            for job, add in group:
                 if isinstance(settled, Dead):
-                    audit = (audit_entry(job, now, "dead", settled.code),)
+                    audit = (audit_entry(job, add, now, "dead", settled.code),)
                     results[job.id] = Dead(settled.code, settled.error, audit)
                 else:
                     results[job.id] = settled
@@ -126,14 +99,14 @@ async def _add_chunk(
         before = _members(reply.result.get(f"b{i}"), webhook_user)
         after = _members(reply.result.get(f"c{i}"), webhook_user)
         if before is None or after is None:
-            for job in group:
+            for job, _ in group:
                 results[job.id] = Retry(
                     "MEMBER_LIST_UNREADABLE",
                     f"chat {chat_id}: the member list does not include the webhook user",
                 )
             continue
-        for job in group:
-            user_id = int(job.payload["user_id"])
+        for job, add in group:
+            user_id = add.user_id
             outcome = (
                 "already_member"
                 if user_id in before
@@ -142,20 +115,17 @@ async def _add_chunk(
                 else "dropped"
             )
             ledger = (
-                tuple((rule, chat_id, user_id) for rule in job.payload.get("rules", []))
-                if outcome == "added"
-                else ()
+                tuple((rule, chat_id, user_id) for rule in add.rules) if outcome == "added" else ()
             )
-            results[job.id] = Done(audit=(audit_entry(job, now, outcome),), ledger=ledger)
+            results[job.id] = Done(audit=(audit_entry(job, add, now, outcome),), ledger=ledger)
             log.info(
                 "chat %s: user %s %s (history %s)",
                 chat_id,
                 user_id,
                 outcome,
-                "hidden" if job.payload["hide_history"] else "visible",
+                "hidden" if add.hide_history else "visible",
                 extra={"event_id": event_id(job.event_key), "job_id": str(job.id)},
             )
-            accepted_at = job.payload.get("accepted_at")
-            if ctx.metrics is not None and outcome == "added" and accepted_at is not None:
-                ctx.metrics.latency.observe(max(0.0, now - float(accepted_at)))
+            if outcome == "added" and add.accepted_at is not None:
+                ctx.metrics.latency.observe(max(0.0, now - add.accepted_at))
     return results

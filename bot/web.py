@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -27,9 +27,7 @@ from bot.events import Event, parse_event
 from bot.jobs import NewJob
 from bot.jobs import event_id as stable_event_id
 from bot.routing import Dispatch, HandlerContext
-
-if TYPE_CHECKING:
-    from bot.wiring import Services
+from bot.services import Services
 
 log = logging.getLogger("autojoin.web")
 

@@ -2,142 +2,31 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
 
 import anyio
 import httpx
 from starlette.applications import Starlette
 
-from bot import retention
-from bot.actions import EXECUTORS, WorkContext
-from bot.directory import DepartmentDirectory
+from bot import retention, web
+from bot.actions import EXECUTORS
+from bot.departments import DepartmentDirectory
 from bot.events import Verifier
+from bot.executor import WorkContext
 from bot.metrics import Metrics, metrics_endpoint
-from bot.ratelimit import StoreBucketState
-from bot.reconcile.schedule import reconcile_health, reconcile_schedule
+from bot.reconcile.schedule import reconcile_schedule
+from bot.reconcile.session import Runtime, Session
 from bot.reload import RulesHolder
-from bot.rest import LeakyBucket, OperatingGuard, PortalClient
+from bot.rest import LeakyBucket, OperatingGuard, PortalClient, StoreBucketState
 from bot.routing import Router
-from bot.rules import load_rules
+from bot.rules import RuleSet, load_rules
+from bot.services import Services
 from bot.settings import Settings
 from bot.store import open_store
 from bot.store.aio import AsyncStore
-from bot.worker import PAUSE_KEY, Worker, WorkerConfig
-
-log = logging.getLogger("autojoin")
-
-STOP_GRACE = 5.0
-
-
-@dataclass
-class Services:
-    """What the app and the worker share; built once by `build_services`."""
-
-    settings: Settings
-    clock: Callable[[], float]
-    store: AsyncStore
-    rules: RulesHolder
-    router: Router
-    verifier: Verifier
-    metrics: Metrics
-    worker: Worker | None = None
-    http: httpx.AsyncClient | None = None
-    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
-
-    def wake_worker(self) -> None:
-        if self.worker is not None:
-            self.worker.wake()
-
-    def observe_event(self, name: str, outcome: str) -> None:
-        self.metrics.event(name, outcome)
-
-    def observe_rejected(self, reason: str) -> None:
-        self.metrics.reject(reason)
-
-    async def health_reasons(self) -> list[dict[str, object]]:
-        reasons: list[dict[str, object]] = list(self.rules.health())
-        raw = await self.store.get_state(PAUSE_KEY)
-        if raw:
-            state = json.loads(raw)
-            reasons.append({"check": "portal", "code": state["code"], "message": state["reason"]})
-        reasons += await reconcile_health(self.store, self.settings.max_removals)
-        return reasons
-
-    async def refresh_metrics(self) -> None:
-        self.metrics.set_job_counts(await self.store.counts())
-
-    async def watch_rules(self) -> None:
-        """Reload rules.yaml when its bytes change (polling: no extra dependency)."""
-        interval = self.settings.rules_poll
-        if interval <= 0:
-            return
-        while True:
-            await anyio.sleep(interval)
-            if self.rules.changed():
-                self.rules.reload()
-
-    async def watch_sighup(self) -> None:
-        try:
-            with anyio.open_signal_receiver(signal.SIGHUP) as signals:
-                async for _ in signals:
-                    log.info("SIGHUP: reloading rules")
-                    self.rules.reload()
-        except (NotImplementedError, RuntimeError, ValueError):
-            return  # not the main thread, or a platform without signals
-
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """Run the worker and watchers beside the app; on shutdown finish or release work."""
-        worker = self.worker
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(supervised, self.watch_rules)
-                tg.start_soon(self.watch_sighup)
-                for task in self.background:
-                    tg.start_soon(supervised, task)
-                if worker is not None:
-                    tg.start_soon(worker.run_forever)
-                try:
-                    yield
-                finally:
-                    if worker is not None:
-                        worker.request_stop()
-                        with anyio.move_on_after(STOP_GRACE):
-                            await worker.finished.wait()
-                    tg.cancel_scope.cancel()
-            if worker is not None:
-                with anyio.CancelScope(shield=True):
-                    await worker.release_held()
-        finally:
-            with anyio.CancelScope(shield=True):
-                if self.http is not None:
-                    await self.http.aclose()
-                await self.store.close()
-
-
-async def supervised(
-    task: Callable[[], Coroutine[Any, Any, None]],
-    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
-) -> None:
-    """Keep a background loop alive: a crash is logged and the loop restarts with backoff,
-    instead of ending the lifespan and leaving a process that accepts events it never runs."""
-    delay = 1.0
-    name = getattr(task, "__qualname__", repr(task))
-    while True:
-        try:
-            await task()
-            return
-        except Exception:
-            log.exception("background task %s failed; restarting in %.0fs", name, delay)
-        await sleep(delay)
-        delay = min(300.0, delay * 2)
+from bot.worker import Worker, WorkerConfig
 
 
 def build_services(
@@ -196,7 +85,7 @@ def build_worker(
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     transport: httpx.AsyncBaseTransport | None = None,
     config: WorkerConfig | None = None,
-    metrics: Metrics | None = None,
+    metrics: Metrics,
 ) -> tuple[Worker, httpx.AsyncClient]:
     webhook = settings.require_webhook()
     http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0, connect=5.0))
@@ -205,9 +94,9 @@ def build_worker(
         settings.rate,
         clock=clock,
         sleep=sleep,
-        state=StoreBucketState(store.store, clock),
+        state=StoreBucketState(store, clock),
+        start_full=True,
     )
-    bucket.assume_full()
     client = PortalClient(
         http, webhook, bucket=bucket, operating=OperatingGuard(clock=clock), observer=metrics
     )
@@ -231,7 +120,33 @@ def build_worker(
 
 
 def create_app(services: Services, *, metrics_route: bool = True) -> Starlette:
-    from bot.web import create_app as _create
-
     endpoint = metrics_endpoint(services.metrics, services.refresh_metrics)
-    return _create(services, metrics_app=endpoint if metrics_route else None)
+    return web.create_app(services, metrics_app=endpoint if metrics_route else None)
+
+
+@asynccontextmanager
+async def open_session(runtime: Runtime, ruleset: RuleSet) -> AsyncIterator[Session]:
+    """A worker wired like `serve`'s, for `plan` and `sync`; the store is the runtime's or
+    opened (and closed) here."""
+    settings = runtime.settings
+    store = runtime.store
+    owned = store is None
+    if store is None:
+        store = AsyncStore(open_store(settings.database_url.reveal()))
+    try:
+        worker, http = build_worker(
+            settings,
+            store,
+            RulesHolder(ruleset),
+            clock=runtime.clock,
+            sleep=runtime.sleep,
+            transport=runtime.transport,
+            metrics=Metrics(()),
+        )
+        try:
+            yield Session(runtime, store, worker)
+        finally:
+            await http.aclose()
+    finally:
+        if owned:
+            await store.close()

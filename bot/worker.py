@@ -13,12 +13,12 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import anyio
 
-from bot.actions import Executor, WorkContext
 from bot.errors import PortalError, PortalWideError
+from bot.executor import Executor, WorkContext
 from bot.jobs import ADD_TO_CHAT, REMOVE_FROM_CHAT, RESOLVE_USER, Job, event_id
 from bot.outcomes import Dead, Done, Result, Retry
 from bot.store.aio import AsyncStore
@@ -45,6 +45,39 @@ class WorkerConfig:
     probe_cap: float = 300.0
     coalesce_window: float = 0.2
     idle_poll: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class PauseState:
+    """Why the whole queue is paused, since when, and when the portal is asked again.
+
+    Stored as JSON under `PAUSE_KEY`, so every process (and `autojoin jobs`) sees it."""
+
+    code: str
+    reason: str
+    since: float
+    next_probe: float
+    probes: int
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def load(cls, raw: str | None) -> PauseState | None:
+        """None when nothing (or nothing readable) is stored: an unreadable pause is no pause."""
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+            return cls(
+                str(data["code"]),
+                str(data["reason"]),
+                float(data["since"]),
+                float(data["next_probe"]),
+                int(data["probes"]),
+            )
+        except (ValueError, TypeError, KeyError):
+            return None
 
 
 def backoff(attempts: int, base: float, cap: float, rng: random.Random) -> float:
@@ -80,30 +113,27 @@ class Worker:
         self.finished = anyio.Event()
 
     # -- pause -------------------------------------------------------------
-    async def pause_state(self) -> dict[str, object] | None:
-        raw = await self.store.get_state(PAUSE_KEY)
-        return json.loads(raw) if raw else None
+    async def pause_state(self) -> PauseState | None:
+        return PauseState.load(await self.store.get_state(PAUSE_KEY))
 
-    async def _pause(self, exc: PortalWideError, previous: dict[str, object] | None) -> None:
+    async def _pause(self, exc: PortalWideError, previous: PauseState | None) -> None:
         now = self.clock()
-        probes = int(previous["probes"]) if previous else 0  # type: ignore[call-overload]
+        probes = previous.probes if previous else 0
         delay = min(self.config.probe_cap, self.config.probe_base * 2**probes)
-        state = {
-            "code": exc.code,
-            "reason": exc.hint or exc.description or exc.code,
-            "since": previous["since"] if previous else now,
-            "next_probe": now + delay,
-            "probes": probes + 1,
-        }
-        await self.store.set_state(PAUSE_KEY, json.dumps(state), now)
+        state = PauseState(
+            code=exc.code,
+            reason=exc.hint or exc.description or exc.code,
+            since=previous.since if previous else now,
+            next_probe=now + delay,
+            probes=probes + 1,
+        )
+        await self.store.set_state(PAUSE_KEY, state.dump(), now)
         if previous is None:
-            log.error(
-                "queue paused: %s (%s); probing every %.0fs", exc.code, state["reason"], delay
-            )
+            log.error("queue paused: %s (%s); probing every %.0fs", exc.code, state.reason, delay)
 
-    async def _probe(self, state: dict[str, object]) -> bool:
+    async def _probe(self, state: PauseState) -> bool:
         """True when the portal answers again and the pause is lifted."""
-        if self.clock() < float(state["next_probe"]):  # type: ignore[arg-type]
+        if self.clock() < state.next_probe:
             return False
         try:
             await self.ctx.client.call("user.get", {"ID": self.ctx.client.webhook.user_id})
@@ -111,11 +141,11 @@ class Worker:
             await self._pause(exc, state)
             return False
         except PortalError:  # transient: nothing learned, so the pause keeps its reason
-            same = PortalWideError("probe", str(state["code"]), str(state["reason"]))
+            same = PortalWideError("probe", state.code, state.reason)
             await self._pause(same, state)
             return False
         await self.store.set_state(PAUSE_KEY, None, self.clock())
-        log.warning("queue resumed after %s", state["code"])
+        log.warning("queue resumed after %s", state.code)
         return True
 
     # -- one step ------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.botevents import BotRequest
+from bot.chatbot.events import BotRequest
 from bot.errors import MalformedEvent
 from bot.events import Event
 from bot.jobs import BOT_REPLY, BOT_REQUEST, NewJob

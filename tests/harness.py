@@ -17,8 +17,9 @@ import httpx
 import handlers
 from bot.sandbox import FakePortal
 from bot.sandbox.events import APP_TOKEN
+from bot.services import Services
 from bot.settings import Settings
-from bot.wiring import Services, build_services, create_app
+from bot.wiring import build_services, create_app
 from bot.worker import WorkerConfig
 from tests.fakes import FakeClock
 

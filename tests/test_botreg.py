@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.botwork import BOT_COMMANDS_KEY, BOT_ID_KEY
+from bot.chatbot.runtime import BOT_COMMANDS_KEY, BOT_ID_KEY
 from bot.cli import main
 from bot.commands.botreg import BotSetup, register_bot, unregister_bot
 from bot.errors import SettingsError

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.actions import WorkContext
+from bot.executor import WorkContext
 from bot.jobs import Job, NewJob
 from bot.outcomes import Result, Retry
-from bot.wiring import supervised
+from bot.services import supervised
 from tests.fakes import FakeClock
 from tests.harness import open_harness
 

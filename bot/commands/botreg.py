@@ -20,14 +20,13 @@ from typing import Any, Final, Protocol, TypeVar
 import anyio
 import httpx
 
-from bot.botwork import BOT_COMMANDS_KEY, BOT_ID_KEY
+from bot.chatbot.runtime import BOT_COMMANDS_KEY, BOT_ID_KEY
 from bot.errors import PortalJobError, SettingsError
-from bot.ratelimit import StoreBucketState
-from bot.rest import LeakyBucket, PortalClient, Reply
+from bot.rest import LeakyBucket, PortalClient, Reply, StoreBucketState
 from bot.settings import Settings
 from bot.store import AsyncStore, open_store
 
-# command → {language: (title, parameter hint)}; `why` is answered by `bot.botwhy`, privately.
+# command → {language: (title, parameter hint)}; `why` is answered by `bot.chatbot.why`, privately.
 COMMANDS: Final[Mapping[str, Mapping[str, tuple[str, str]]]] = {
     "join": {
         "en": ("Join a chat", "a keyword, e.g. marketing"),
@@ -225,7 +224,7 @@ async def _with_portal(settings: Settings, action: Action[T], setup: BotSetup) -
     try:
         async with httpx.AsyncClient(timeout=10.0) as http:
             # The portal's request budget is shared with a running service, via the store.
-            shared = StoreBucketState(store.store, time.time)
+            shared = StoreBucketState(store, time.time)
             bucket = LeakyBucket(
                 settings.burst, settings.rate, clock=time.time, sleep=anyio.sleep, state=shared
             )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +11,7 @@ from bot.errors import UsageError
 from bot.jobs import DEAD, PENDING, RUNNING
 from bot.settings import Settings
 from bot.store import open_store
-from bot.worker import PAUSE_KEY
+from bot.worker import PAUSE_KEY, PauseState
 
 DAY = 86_400.0
 
@@ -47,12 +46,11 @@ def when(ts: float | None) -> str:
 def cmd_jobs(args: argparse.Namespace) -> int:
     store = open_store(Settings.load().require_database_url())
     try:
-        pause = store.get_state(PAUSE_KEY)
-        if pause:
-            state = json.loads(pause)
+        pause = PauseState.load(store.get_state(PAUSE_KEY))
+        if pause is not None:
             print(
-                f"QUEUE PAUSED since {when(state['since'])}: {state['code']}: {state['reason']}"
-                f" (next probe {when(state['next_probe'])})"
+                f"QUEUE PAUSED since {when(pause.since)}: {pause.code}: {pause.reason}"
+                f" (next probe {when(pause.next_probe)})"
             )
         states = None if args.all else (PENDING, RUNNING, DEAD)
         rows = store.jobs(states, limit=args.n)

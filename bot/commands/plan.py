@@ -20,10 +20,11 @@ from bot.reconcile.ledger import load_ledger
 from bot.reconcile.progress import Progress
 from bot.reconcile.reader import Reader
 from bot.reconcile.render import render_plan
-from bot.reconcile.session import Runtime, open_session
+from bot.reconcile.session import Runtime
 from bot.reconcile.sync import SyncOptions, run_sync
 from bot.rules import load_rules
 from bot.settings import Settings
+from bot.wiring import open_session
 
 NO_CHANGES, CHANGES = 0, 2
 

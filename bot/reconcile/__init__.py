@@ -9,8 +9,6 @@ one person is (or is not) in each chat. Modules:
 - `apply`: plan → jobs; `remove`: the `chat.remove` executor; `sync`: the `sync` run
 - `schedule`: the periodic pass and its lease; `state`: bookkeeping in the store
 - `explain`, `portal_check`, `render`, `progress`: reports
-
-Kept free of imports so that `bot.actions` can load `remove` without a cycle.
 """
 
 from __future__ import annotations

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from bot.jobs import ADD_TO_CHAT, DEAD, PENDING, REMOVE_FROM_CHAT, RUNNING, Job, NewJob
+from bot.jobs import (
+    ADD_TO_CHAT,
+    DEAD,
+    PENDING,
+    REMOVE_FROM_CHAT,
+    RUNNING,
+    ChatAdd,
+    ChatRemove,
+    Job,
+    NewJob,
+)
 from bot.reconcile.model import Change, Plan
 from bot.store.aio import AsyncStore
 
@@ -20,35 +30,13 @@ OpenPair = tuple[str, int, int]  # (job kind, chat, user)
 
 
 def add_job(change: Change, scope: str) -> NewJob:
-    return NewJob(
-        ADD_TO_CHAT,
-        {
-            "chat_id": change.chat_id,
-            "user_id": change.user_id,
-            "hide_history": change.hide_history,
-            "rules": list(change.rules),
-            "reasons": list(change.reasons),
-        },
-        dedupe_key=f"{scope}:add:{change.chat_id}:{change.user_id}",
-        event_key=scope,
-        group=f"{change.chat_id}:{'Y' if change.hide_history else 'N'}",
-    )
+    add = ChatAdd(change.chat_id, change.user_id, change.hide_history, change.rules, change.reasons)
+    return add.to_job(scope, scope)
 
 
 def remove_job(change: Change, scope: str) -> NewJob:
-    return NewJob(
-        REMOVE_FROM_CHAT,
-        {
-            "chat_id": change.chat_id,
-            "user_id": change.user_id,
-            "rules": list(change.rules),
-            "reasons": list(change.reasons),
-            "forget": [[rule, chat] for rule, chat in change.forget],
-        },
-        dedupe_key=f"{scope}:remove:{change.chat_id}:{change.user_id}",
-        event_key=scope,
-        group=f"{change.chat_id}:remove",
-    )
+    remove = ChatRemove(change.chat_id, change.user_id, change.rules, change.reasons, change.forget)
+    return remove.to_job(scope, scope)
 
 
 def jobs_for(plan: Plan, scope: str, skip: Collection[OpenPair] = ()) -> list[NewJob]:

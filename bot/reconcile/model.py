@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.departments import DepartmentTree
+from bot.departments import DepartmentTree, departments_of, positive_id
 from bot.errors import AutojoinError, Problem
 
 
@@ -29,25 +29,13 @@ class Person:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Person | None:
-        ident = _positive(row.get("ID"))
+        ident = positive_id(row.get("ID"))
         if ident is None:
             return None
-        raw = row.get("UF_DEPARTMENT")
-        values = raw if isinstance(raw, list) else [] if raw in (None, "", False) else [raw]
-        departments = tuple(dict.fromkeys(d for d in map(_positive, values) if d is not None))
+        departments = departments_of(row)
         name = " ".join(str(row.get(k) or "").strip() for k in ("NAME", "LAST_NAME")).strip()
         stamp = row.get("TIMESTAMP_X")
         return cls(ident, name, _flag(row.get("ACTIVE")), departments, str(stamp or ""))
-
-
-def _positive(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, str) and value.strip().isdecimal():
-        return int(value.strip()) or None
-    return None
 
 
 def _flag(value: object) -> bool:

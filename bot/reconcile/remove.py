@@ -12,10 +12,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.actions import WorkContext, failure
 from bot.errors import PortalError
-from bot.jobs import Job
-from bot.membership import audit_entry
+from bot.executor import WorkContext, failure
+from bot.jobs import ChatRemove, Job, audit_entry
 from bot.outcomes import Dead, Done, Result
 from bot.rest import MAX_BATCH
 
@@ -24,50 +23,42 @@ log = logging.getLogger("autojoin.reconcile")
 GONE = "USER_NOT_FOUND"
 
 
-async def _forget(job: Job, ctx: WorkContext) -> None:
-    store = ctx.store
-    if store is None:
-        log.warning("job %s: no store in the work context; ledger rows kept", job.id)
-        return
-    user = int(job.payload["user_id"])
-    for rule, chat in job.payload.get("forget", []):
-        await store.ledger_remove(str(rule), int(chat), user)
+async def _forget(remove: ChatRemove, ctx: WorkContext) -> None:
+    for rule, chat in remove.forget:
+        await ctx.store.ledger_remove(rule, chat, remove.user_id)
 
 
 async def remove_from_chats(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Result]:
     results: dict[int, Result] = {}
     for start in range(0, len(jobs), MAX_BATCH):
-        chunk = jobs[start : start + MAX_BATCH]
+        chunk = [(job, ChatRemove.from_job(job)) for job in jobs[start : start + MAX_BATCH]]
         commands: dict[str, tuple[str, Mapping[str, Any]]] = {
-            f"r{i}": (
-                "im.chat.user.delete",
-                {"CHAT_ID": int(job.payload["chat_id"]), "USER_ID": int(job.payload["user_id"])},
-            )
-            for i, job in enumerate(chunk)
+            f"r{i}": ("im.chat.user.delete", {"CHAT_ID": rm.chat_id, "USER_ID": rm.user_id})
+            for i, (_, rm) in enumerate(chunk)
         }
         try:
             reply = await ctx.client.batch(commands)
         except PortalError as exc:
             result = failure(exc)
-            results.update({job.id: result for job in chunk})
+            results.update({job.id: result for job, _ in chunk})
             continue
         now = ctx.clock()
-        for i, job in enumerate(chunk):
+        for i, (job, rm) in enumerate(chunk):
             error = reply.errors.get(f"r{i}")
             if error is None or error.code.upper() == GONE:
-                await _forget(job, ctx)
+                await _forget(rm, ctx)
                 code = None if error is None else GONE
-                results[job.id] = Done(audit=(audit_entry(job, now, "removed", code),))
+                results[job.id] = Done(audit=(audit_entry(job, rm, now, "removed", code),))
                 log.info(
                     "chat %s: user %s removed%s",
-                    job.payload["chat_id"],
-                    job.payload["user_id"],
+                    rm.chat_id,
+                    rm.user_id,
                     " (was not a member)" if code else "",
                 )
                 continue
             settled = failure(error)
             if isinstance(settled, Dead):
-                audit = (audit_entry(job, now, "dead", settled.code),)
+                audit = (audit_entry(job, rm, now, "dead", settled.code),)
                 settled = Dead(settled.code, settled.error, audit)
             results[job.id] = settled
     return results

@@ -1,9 +1,10 @@
 """What the reconcile commands run on: settings, a clock, a store and a portal client.
 
 Commands build a `Runtime` from the process (real clock, stdio); tests build one around the
-in-process harness (fake clock, fake portal transport, the harness's store). `open_session`
-gives a worker wired exactly like `serve`'s — same executors, same store-shared rate budget —
-so `sync` goes through the same queue, limits and audit as events do.
+in-process harness (fake clock, fake portal transport, the harness's store). A `Session` holds
+a worker wired exactly like `serve`'s — same executors, same store-shared rate budget — so
+`sync` goes through the same queue, limits and audit as events do; the composition root
+builds it (`bot.wiring.open_session`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,8 @@ from typing import TextIO
 import anyio
 import httpx
 
-from bot.reload import RulesHolder
 from bot.rest import LeakyBucket, PortalClient
-from bot.rules import RuleSet
 from bot.settings import Settings
-from bot.store import open_store
 from bot.store.aio import AsyncStore
 from bot.worker import Worker
 
@@ -70,33 +68,6 @@ class Session:
     @property
     def webhook_user(self) -> int:
         return self.client.webhook.user_id
-
-
-@asynccontextmanager
-async def open_session(runtime: Runtime, ruleset: RuleSet) -> AsyncIterator[Session]:
-    from bot.wiring import build_worker  # the composition root imports the executors
-
-    settings = runtime.settings
-    store = runtime.store
-    owned = store is None
-    if store is None:
-        store = AsyncStore(open_store(settings.database_url.reveal()))
-    try:
-        worker, http = build_worker(
-            settings,
-            store,
-            RulesHolder(ruleset),
-            clock=runtime.clock,
-            sleep=runtime.sleep,
-            transport=runtime.transport,
-        )
-        try:
-            yield Session(runtime, store, worker)
-        finally:
-            await http.aclose()
-    finally:
-        if owned:
-            await store.close()
 
 
 @asynccontextmanager

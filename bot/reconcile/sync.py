@@ -109,7 +109,7 @@ async def drain(session: Session, scope: str, expected: int) -> list[Job]:
         paused = await worker.pause_state()
         if paused is not None:
             progress.note(
-                f"the queue is paused ({paused['code']}: {paused['reason']}); "
+                f"the queue is paused ({paused.code}: {paused.reason}); "
                 f"{len(waiting)} jobs stay queued for the service's worker"
             )
             return jobs

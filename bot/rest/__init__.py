@@ -8,6 +8,7 @@ from bot.rest.bucket import (
     LeakyBucket,
     MemoryBucketState,
     OperatingGuard,
+    StoreBucketState,
 )
 from bot.rest.client import (
     MAX_BATCH,
@@ -38,6 +39,7 @@ __all__ = [
     "OperatingGuard",
     "PortalClient",
     "Reply",
+    "StoreBucketState",
     "WebhookUrl",
     "chat_user_add_params",
     "error_from_response",

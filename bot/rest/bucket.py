@@ -3,18 +3,17 @@
 `LeakyBucket` mirrors the portal's request counter (burst 50, drain 2/s; Enterprise 250/5)
 so autojoin waits instead of being refused with QUERY_LIMIT_EXCEEDED. The portal counts
 per portal and source IP, so several autojoin processes must share one level: it lives
-behind the tiny `BucketState` protocol. `OperatingGuard` tracks each method's execution
-budget (`time.operating`) and holds back only the method that is running out.
+behind the tiny `BucketState` protocol (`StoreBucketState` keeps it in the store).
+`OperatingGuard` tracks each method's execution budget (`time.operating`) and holds back
+only the method that is running out.
 """
 
 from __future__ import annotations
 
-import threading
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-import anyio.to_thread
 
 from bot.rest.errors import number
 
@@ -22,6 +21,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 BucketLevel = tuple[float, float]
 """(level, at): the counter value and the clock time it was computed for."""
+BUCKET_KEY = "rate.bucket"
 
 
 class BucketState(Protocol):
@@ -31,28 +31,75 @@ class BucketState(Protocol):
     (None if nothing is stored yet), store `fn(pair)`, return what was stored. A database
     backend runs it in one transaction (SQLite `BEGIN IMMEDIATE`, PostgreSQL
     `SELECT ... FOR UPDATE`); `fn` is pure and quick, so it may be re-run after a conflict.
-    `load()` is a plain read for reporting and needs no lock.
+    Both methods are coroutines: a shared level lives in the database, and a locked database
+    must never stall the event loop (and with it the events endpoint).
     """
 
-    def load(self) -> BucketLevel | None: ...
+    async def load(self) -> BucketLevel | None: ...
 
-    def update(self, fn: Callable[[BucketLevel | None], BucketLevel]) -> BucketLevel: ...
+    async def update(self, fn: Callable[[BucketLevel | None], BucketLevel]) -> BucketLevel: ...
 
 
 class MemoryBucketState:
-    """The level for one process (or one test); the lock only guards against threads."""
+    """The level for one process (or one test)."""
 
     def __init__(self, initial: BucketLevel | None = None) -> None:
         self._value = initial
-        self._lock = threading.Lock()
 
-    def load(self) -> BucketLevel | None:
+    async def load(self) -> BucketLevel | None:
         return self._value
 
-    def update(self, fn: Callable[[BucketLevel | None], BucketLevel]) -> BucketLevel:
-        with self._lock:
-            self._value = fn(self._value)
-            return self._value
+    async def update(self, fn: Callable[[BucketLevel | None], BucketLevel]) -> BucketLevel:
+        self._value = fn(self._value)
+        return self._value
+
+
+class StateStore(Protocol):
+    """The two store methods a shared bucket needs (`AsyncStore` has them)."""
+
+    async def get_state(self, key: str) -> str | None: ...
+
+    async def update_state(
+        self, key: str, fn: Callable[[str | None], str | None], now: float
+    ) -> str | None: ...
+
+
+class StoreBucketState:
+    """The level in one store key, shared by every autojoin process.
+
+    Bitrix24 counts requests per portal and source IP, so two workers with private buckets
+    would together run at twice the allowed rate. An unreadable value counts as unknown,
+    which the bucket treats as full.
+    """
+
+    def __init__(self, store: StateStore, clock: Clock, key: str = BUCKET_KEY) -> None:
+        self.store = store
+        self.clock = clock
+        self.key = key
+
+    @staticmethod
+    def _decode(raw: str | None) -> BucketLevel | None:
+        if raw is None:
+            return None
+        try:
+            level, at = json.loads(raw)
+            return float(level), float(at)
+        except (ValueError, TypeError):
+            return None
+
+    async def load(self) -> BucketLevel | None:
+        return self._decode(await self.store.get_state(self.key))
+
+    async def update(self, fn: Callable[[BucketLevel | None], BucketLevel]) -> BucketLevel:
+        result: list[BucketLevel] = []
+
+        def apply(raw: str | None) -> str:
+            level = fn(self._decode(raw))
+            result[:] = [level]
+            return json.dumps([round(level[0], 6), level[1]])
+
+        await self.store.update_state(self.key, apply, self.clock())
+        return result[-1]
 
 
 class LeakyBucket:
@@ -61,9 +108,9 @@ class LeakyBucket:
     A request is recorded when it reserves its slot, even if it then sleeps: the level
     may run ahead of the limit by the queued requests, and each caller waits exactly until
     its own request fits. `limit = capacity - headroom` keeps autojoin below the portal's
-    threshold. Unknown state (nothing stored yet) is stored as full at `limit` when the
-    bucket is built: a fresh process cannot know what others just did. A reservation whose caller is
-    cancelled while waiting stays spent: that errs on the slow side.
+    threshold. Unknown state (nothing stored yet) counts as full at `limit`: a fresh process
+    cannot know what others just did. A reservation whose caller is cancelled while waiting
+    stays spent: that errs on the slow side.
     """
 
     def __init__(
@@ -75,6 +122,7 @@ class LeakyBucket:
         sleep: Sleep,
         state: BucketState | None = None,
         headroom: float = 2.0,
+        start_full: bool = False,
     ) -> None:
         if capacity < 1 or rate <= 0 or headroom < 0:
             raise ValueError("capacity must be >= 1, rate > 0 and headroom >= 0")
@@ -84,60 +132,55 @@ class LeakyBucket:
         self.clock = clock
         self.sleep = sleep
         self.state: BucketState = state if state is not None else MemoryBucketState()
-        now = clock()
-        self.state.update(lambda stored: stored if stored is not None else (self.limit, now))
+        self._born = clock()  # nothing stored yet means: full at `limit` when we were built
+        # A fresh process cannot know what others did while it was down: its first
+        # reservation counts from full (`assume_full`), whatever a shared state says.
+        self._start_full = start_full
 
     def _drained(self, stored: BucketLevel | None, now: float) -> BucketLevel:
-        if stored is None:
-            return self.limit, now
-        level, at = stored
+        level, at = (self.limit, self._born) if stored is None else stored
         return max(0.0, level - max(0.0, now - at) * self.rate), max(now, at)
 
-    def level(self) -> float:
+    async def level(self) -> float:
         """The current level, queued reservations included (read-only)."""
-        return self._drained(self.state.load(), self.clock())[0]
+        return self._drained(await self.state.load(), self.clock())[0]
 
-    def reserve(self) -> float:
+    async def reserve(self) -> float:
         """Record one request now; return how long its caller must wait before sending it."""
         now = self.clock()
+        floor = self._drained(None, now)[0] if self._start_full else 0.0  # full when built
 
         def take(stored: BucketLevel | None) -> BucketLevel:
             level, at = self._drained(stored, now)
-            return level + 1.0, at
+            return max(level, floor) + 1.0, at
 
-        level, _ = self.state.update(take)
+        level, _ = await self.state.update(take)
+        self._start_full = False
         return max(0.0, (level - self.limit) / self.rate)
 
     async def acquire(self) -> float:
-        """Wait until one more request fits, then return how long that took.
-
-        The reservation runs in a thread: a shared state lives in the database, and a
-        locked database must not stall the event loop (and with it the events endpoint).
-        """
-        wait = await anyio.to_thread.run_sync(self.reserve)
+        """Wait until one more request fits, then return how long that took."""
+        wait = await self.reserve()
         if wait > 0:
             await self.sleep(wait)
         return wait
 
-    def assume_full(self) -> None:
+    async def _raise_to(self, floor: float) -> None:
+        now = self.clock()
+
+        def fill(stored: BucketLevel | None) -> BucketLevel:
+            level, at = self._drained(stored, now)
+            return max(level, floor), at
+
+        await self.state.update(fill)
+
+    async def assume_full(self) -> None:
         """A fresh process cannot know what happened while it was down: start from full."""
-        now = self.clock()
+        await self._raise_to(self.limit)
 
-        def fill(stored: BucketLevel | None) -> BucketLevel:
-            level, at = self._drained(stored, now)
-            return max(level, self.limit), at
-
-        self.state.update(fill)
-
-    def saturate(self) -> None:
+    async def saturate(self) -> None:
         """The portal said QUERY_LIMIT_EXCEEDED: its counter is at least `capacity`."""
-        now = self.clock()
-
-        def fill(stored: BucketLevel | None) -> BucketLevel:
-            level, at = self._drained(stored, now)
-            return max(level, self.capacity), at
-
-        self.state.update(fill)
+        await self._raise_to(self.capacity)
 
 
 @dataclass(slots=True)

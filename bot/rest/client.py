@@ -119,7 +119,7 @@ class PortalClient:
         for key, entry in _section(body.get("result_error")).items():
             method = commands[key][0] if key in commands else "batch"
             payload = entry if isinstance(entry, Mapping) else {"error": entry}
-            errors[key] = self._noted(
+            errors[key] = await self._noted(
                 error_from_response(method, 200, payload, redact=self._redact)
             )
         if self.operating is not None:
@@ -184,7 +184,7 @@ class PortalClient:
             log.debug("%s failed: %s (HTTP %s)", method, error.code, response.status_code)
             if observe:
                 observe(method, error.code)
-            raise self._noted(error)
+            raise await self._noted(error)
         if observe:
             observe(method, None)
         if self.operating is not None:
@@ -207,11 +207,11 @@ class PortalClient:
         if wait > 0:
             await self.bucket.sleep(wait)
 
-    def _noted(self, exc: PortalError) -> PortalError:
+    async def _noted(self, exc: PortalError) -> PortalError:
         """Let the throttles learn from an error before it is raised or returned."""
         code = exc.code.upper()
         if code in {"QUERY_LIMIT_EXCEEDED", "HTTP_429"}:  # 429: the imbot.v2 docs' variant
-            self.bucket.saturate()
+            await self.bucket.saturate()
             log.warning("portal request limit hit: new calls wait until the bucket drains")
         elif code == "OPERATION_TIME_LIMIT" and self.operating is not None:
             reset_at = exc.reset_at if isinstance(exc, PortalRateLimited) else None

@@ -188,7 +188,7 @@ class CompiledRules:
         allowed = self._allowed.get(rule.name)
         if allowed is None:
             return True
-        return any(a in allowed for d in departments for a in self.tree.ancestors(d))
+        return self.tree.under(departments, allowed)
 
     def chats(self) -> tuple[int, ...]:
         """Every chat an active rule targets, ascending."""

@@ -27,8 +27,9 @@ from bot.reconcile.session import Runtime
 from bot.sandbox import FakePortal
 from bot.sandbox.company import sample_company
 from bot.sandbox.events import APP_TOKEN, bot_message, user_add
+from bot.services import Services
 from bot.settings import Settings
-from bot.wiring import Services, build_services, create_app
+from bot.wiring import build_services, create_app
 
 DEMO_RULES = Path(__file__).resolve().parent / "demo_rules.yaml"
 CLIENT_ID = "demo-bot-client-id-0c4f7a9e"

@@ -193,10 +193,14 @@ class AsyncStore:
         )
 
     async def history(
-        self, user_id: int | None = None, chat_id: int | None = None, limit: int = 50
+        self,
+        user_id: int | None = None,
+        chat_id: int | None = None,
+        limit: int = 50,
+        event_key: str | None = None,
     ) -> list[AuditEntry]:
         return await anyio.to_thread.run_sync(
-            self.store.history, user_id, chat_id, limit, limiter=self._limiter
+            self.store.history, user_id, chat_id, limit, event_key, limiter=self._limiter
         )
 
     async def get_state(self, key: str) -> str | None:

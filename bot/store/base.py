@@ -123,7 +123,11 @@ class Store(Protocol):
     def revive(self, job_ids: Sequence[int] | None, now: float) -> int: ...
 
     def history(
-        self, user_id: int | None = None, chat_id: int | None = None, limit: int = 50
+        self,
+        user_id: int | None = None,
+        chat_id: int | None = None,
+        limit: int = 50,
+        event_key: str | None = None,
     ) -> list[AuditEntry]: ...
 
     def get_state(self, key: str) -> str | None: ...

@@ -246,13 +246,20 @@ class SQLStore:
         return self._atomic(run)
 
     def history(
-        self, user_id: int | None = None, chat_id: int | None = None, limit: int = 50
+        self,
+        user_id: int | None = None,
+        chat_id: int | None = None,
+        limit: int = 50,
+        event_key: str | None = None,
     ) -> list[AuditEntry]:
         where, params = [], list[object]()
         for column, value in (("user_id", user_id), ("chat_id", chat_id)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(int(value))
+        if event_key is not None:
+            where.append("event_key = ?")
+            params.append(event_key)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         statement = f"SELECT {q.AUDIT_COLUMNS} FROM audit{clause} ORDER BY at DESC, id DESC LIMIT ?"
         rows = self._atomic(lambda tx: tx.rows(statement, (*params, int(limit))), write=False)

@@ -50,15 +50,16 @@ async def test_the_level_never_goes_over_the_limit() -> None:
     b = bucket(clock)
     for step in range(300):
         await b.acquire()
-        assert b.level() <= b.limit + 1e-9
+        assert await b.level() <= b.limit + 1e-9
         if step % 7 == 0:
             clock.advance(1.3)
 
 
-def test_reservations_queue_up_when_many_callers_arrive_at_once() -> None:
+@pytest.mark.anyio
+async def test_reservations_queue_up_when_many_callers_arrive_at_once() -> None:
     clock = FakeClock()
     b = bucket(clock)
-    waits = [b.reserve() for _ in range(4)]
+    waits = [await b.reserve() for _ in range(4)]
     assert waits == pytest.approx([0.5, 1.0, 1.5, 2.0])
 
 
@@ -67,28 +68,30 @@ async def test_saturate_marks_the_portal_counter_full() -> None:
     clock = FakeClock()
     b = bucket(clock)
     clock.advance(60)
-    assert b.level() == 0
-    b.saturate()
-    assert b.level() == 50
+    assert await b.level() == 0
+    await b.saturate()
+    assert await b.level() == 50
     assert await b.acquire() == pytest.approx((51 - 48) / 2.0)
 
 
-def test_saturate_keeps_queued_reservations() -> None:
+@pytest.mark.anyio
+async def test_saturate_keeps_queued_reservations() -> None:
     clock = FakeClock()
     b = bucket(clock)
     for _ in range(10):
-        b.reserve()
-    b.saturate()
-    assert b.level() == 58
+        await b.reserve()
+    await b.saturate()
+    assert await b.level() == 58
 
 
-def test_headroom_and_enterprise_parameters() -> None:
+@pytest.mark.anyio
+async def test_headroom_and_enterprise_parameters() -> None:
     clock = FakeClock()
     enterprise = LeakyBucket(250, 5.0, clock=clock, sleep=clock.sleep)
     assert enterprise.limit == 248
     clock.advance(60)
-    assert [enterprise.reserve() for _ in range(248)] == [0] * 248
-    assert enterprise.reserve() == pytest.approx(0.2)
+    assert [await enterprise.reserve() for _ in range(248)] == [0] * 248
+    assert await enterprise.reserve() == pytest.approx(0.2)
     tiny = LeakyBucket(2, 1.0, clock=clock, sleep=clock.sleep, headroom=5)
     assert tiny.limit == 1
 
@@ -102,32 +105,35 @@ def test_bad_parameters_are_refused(capacity: float, rate: float, headroom: floa
         LeakyBucket(capacity, rate, clock=clock, sleep=clock.sleep, headroom=headroom)
 
 
-def test_state_is_shared_between_buckets() -> None:
+@pytest.mark.anyio
+async def test_state_is_shared_between_buckets() -> None:
     clock = FakeClock()
     state = MemoryBucketState()
     one = bucket(clock, state=state)
     two = bucket(clock, state=state)
     clock.advance(60)
     for _ in range(24):
-        one.reserve()
-        two.reserve()
-    assert one.reserve() == pytest.approx(0.5)
-    assert two.level() == 49
-    assert state.load() == (49, clock())
+        await one.reserve()
+        await two.reserve()
+    assert await one.reserve() == pytest.approx(0.5)
+    assert await two.level() == 49
+    assert await state.load() == (49, clock())
 
 
-def test_stored_level_drains_from_its_own_timestamp() -> None:
+@pytest.mark.anyio
+async def test_stored_level_drains_from_its_own_timestamp() -> None:
     clock = FakeClock()
     state = MemoryBucketState((30.0, clock() - 5))
-    assert bucket(clock, state=state).level() == 20
+    assert await bucket(clock, state=state).level() == 20
 
 
-def test_a_clock_behind_the_stored_time_does_not_drain_twice() -> None:
+@pytest.mark.anyio
+async def test_a_clock_behind_the_stored_time_does_not_drain_twice() -> None:
     clock = FakeClock()
     state = MemoryBucketState((10.0, clock() + 30))
     b = bucket(clock, state=state)
-    b.reserve()
-    assert state.load() == (11.0, clock() + 30)
+    await b.reserve()
+    assert await state.load() == (11.0, clock() + 30)
 
 
 class RecordingState:
@@ -137,24 +143,38 @@ class RecordingState:
         self.value: BucketLevel | None = None
         self.updates = 0
 
-    def load(self) -> BucketLevel | None:
+    async def load(self) -> BucketLevel | None:
         return self.value
 
-    def update(self, fn: Callable[[BucketLevel | None], BucketLevel]) -> BucketLevel:
+    async def update(self, fn: Callable[[BucketLevel | None], BucketLevel]) -> BucketLevel:
         self.updates += 1
         self.value = fn(self.value)
         return self.value
 
 
-def test_one_atomic_update_per_request_after_initialising_the_state() -> None:
+@pytest.mark.anyio
+async def test_one_atomic_update_per_request_and_nothing_written_at_construction() -> None:
+    """Building a bucket touches no state: a shared one lives in the database."""
     clock = FakeClock()
     state = RecordingState()
     b = bucket(clock, state=state)
-    assert state.value == (48, clock())
-    b.reserve()
-    b.reserve()
-    b.saturate()
-    assert state.updates == 4
+    assert (state.value, state.updates) == (None, 0)
+    await b.reserve()
+    await b.reserve()
+    await b.saturate()
+    assert state.updates == 3
+
+
+@pytest.mark.anyio
+async def test_a_fresh_process_counts_from_full_at_its_start_whatever_is_stored() -> None:
+    """`start_full`: the stored level says empty, but others may have spent it meanwhile."""
+    clock = FakeClock()
+    state = MemoryBucketState((0.0, clock()))
+    b = LeakyBucket(50, 2.0, clock=clock, sleep=clock.sleep, state=state, start_full=True)
+    clock.advance(4)  # full at construction, drained by 8 since
+    assert await b.reserve() == 0
+    assert await b.level() == pytest.approx(48 - 8 + 1)
+    assert await b.reserve() == 0, "only the first reservation applies the assumption"
 
 
 # -- operating guard ---------------------------------------------------------------------
@@ -230,16 +250,17 @@ def test_guard_refuses_bad_parameters() -> None:
         OperatingGuard(clock=FakeClock(), slow_from=1.0)
 
 
-def test_assume_full_raises_a_low_level_but_never_lowers_a_high_one() -> None:
+@pytest.mark.anyio
+async def test_assume_full_raises_a_low_level_but_never_lowers_a_high_one() -> None:
     from bot.rest.bucket import LeakyBucket, MemoryBucketState
     from tests.fakes import FakeClock
 
     clock = FakeClock()
     state = MemoryBucketState((0.0, clock()))
     bucket = LeakyBucket(50, 2.0, clock=clock, sleep=clock.sleep, state=state)
-    assert bucket.level() == 0.0
-    bucket.assume_full()
-    assert bucket.level() == bucket.limit
-    bucket.saturate()
-    bucket.assume_full()
-    assert bucket.level() == 50.0
+    assert await bucket.level() == 0.0
+    await bucket.assume_full()
+    assert await bucket.level() == bucket.limit
+    await bucket.saturate()
+    await bucket.assume_full()
+    assert await bucket.level() == 50.0

@@ -132,12 +132,12 @@ async def test_chat_refusals_are_per_job_errors_with_hints(
 @pytest.mark.anyio
 async def test_query_limit_exceeded_saturates_the_bucket(rig: Rig) -> None:
     rig.clock.advance(100)
-    assert rig.bucket.level() == 0
+    assert await rig.bucket.level() == 0
     rig.portal.fail_next("user.get", "QUERY_LIMIT_EXCEEDED")
     exc = await fails(lambda: rig.client.call("user.get", {"ID": 1}))
     assert isinstance(exc, PortalRateLimited)
     assert exc.status == 503
-    assert rig.bucket.level() == 50
+    assert await rig.bucket.level() == 50
     before = rig.clock()
     await rig.client.call("user.get", {"ID": 1})
     assert rig.clock() - before == pytest.approx(1.5)
@@ -329,7 +329,7 @@ async def test_whole_batch_errors_raise_like_call(rig: Rig) -> None:
     exc = await fails(lambda: rig.client.batch({"a": ("user.get", {"ID": 1})}))
     assert isinstance(exc, PortalRateLimited)
     assert exc.method == "batch"
-    assert rig.bucket.level() >= 50
+    assert await rig.bucket.level() >= 50
 
 
 @pytest.mark.anyio
@@ -468,7 +468,7 @@ async def test_a_bare_429_saturates_the_bucket(sandbox_webhook: WebhookUrl) -> N
     async with client.http:
         exc = await fails(lambda: client.call("user.get"))
     assert isinstance(exc, PortalRateLimited)
-    assert client.bucket.level() == 50
+    assert await client.bucket.level() == 50
 
 
 @pytest.mark.anyio

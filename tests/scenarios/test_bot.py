@@ -193,7 +193,7 @@ async def test_messages_written_by_bots_are_ignored(tmp_path: Path) -> None:
 
 
 async def test_welcome_in_a_new_chat_and_forgetting_a_deleted_bot(tmp_path: Path) -> None:
-    from bot.botwork import BOT_ID_KEY
+    from bot.chatbot.runtime import BOT_ID_KEY
     from bot.sandbox.events import bot_delete, bot_join_chat
 
     async with bot_stage(tmp_path) as s:
@@ -223,9 +223,6 @@ async def test_the_composition_root_gives_the_bot_its_store_and_settings(tmp_pat
 async def test_without_a_client_id_the_reply_dies_with_the_fix(tmp_path: Path) -> None:
     """Events signed with B24_APP_TOKEN still work; the reply cannot, and says why."""
     async with open_harness(tmp_path) as h:
-        assert h.services.worker is not None
-        ctx = h.services.worker.ctx
-        ctx.store, ctx.settings = h.services.store, h.services.settings
         body = bot_message(
             bot_id=567, bot_code="autojoin", text="marketing", author=h.portal.state.users[3],
             token=APP_TOKEN, message_id=516,

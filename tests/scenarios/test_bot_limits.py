@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.botlimits import GLOBAL_KEY, USER_KEY
-from bot.botreply import QUEUED_KEY
+from bot.chatbot.limits import GLOBAL_KEY, USER_KEY
+from bot.chatbot.replies import QUEUED_KEY
 from bot.sandbox.company import MARKETING
 from bot.sandbox.events import APP_TOKEN, MEMBER_ID
 from tests.harness import open_harness
@@ -56,9 +56,6 @@ async def test_the_budget_is_shared_by_workers_through_the_store(tmp_path: Path)
         await s.h.drain()
         env: dict[str, Any] = {"B24_BOT_CLIENT_ID": CLIENT, "AUTOJOIN_BOT_USER_LIMIT": "1"}
         async with open_harness(tmp_path, portal=s.h.portal, clock=s.h.clock, **env) as other:
-            worker = other.services.worker
-            assert worker is not None
-            worker.ctx.store, worker.ctx.settings = other.services.store, other.services.settings
             await s.say(3, "marketing", message_id=641)
             await other.drain()
         assert s.replies[-1].message.startswith("You are sending requests too fast")

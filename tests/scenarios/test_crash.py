@@ -26,10 +26,10 @@ from bot.sandbox import FakePortal
 from bot.sandbox.company import EMEA_DEALS, SALES_ALL_HANDS
 from bot.sandbox.events import APP_TOKEN, user_add
 from bot.sandbox.methods import as_list
+from bot.services import STOP_GRACE
 from bot.store import open_store
 from bot.store.base import Store
 from bot.store.urls import parse_url
-from bot.wiring import STOP_GRACE
 from tests.harness import FORM, REPO
 from tests.processes import ServeProcess, postgres_schema, wait_until
 

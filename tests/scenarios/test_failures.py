@@ -22,7 +22,7 @@ from bot.sandbox.company import (
     WEBHOOK_USER_ID,
 )
 from bot.sandbox.events import APP_TOKEN, user_add
-from bot.worker import Worker
+from bot.worker import PauseState, Worker
 from tests.harness import Harness, open_harness
 
 pytestmark = pytest.mark.anyio
@@ -222,10 +222,10 @@ async def test_per_job_errors_go_dead_with_a_hint_and_retry_revives_them(
         assert (await counts(h))["dead"] == 0
 
 
-async def advance_to_probe(h: Harness) -> dict[str, object]:
+async def advance_to_probe(h: Harness) -> PauseState:
     state = await worker_of(h).pause_state()
     assert state is not None
-    h.clock.advance(max(0.0, float(state["next_probe"]) - h.clock()))  # type: ignore[arg-type]
+    h.clock.advance(max(0.0, state.next_probe - h.clock()))
     return state
 
 
@@ -260,8 +260,8 @@ async def test_a_revoked_webhook_pauses_the_queue_until_it_is_restored(tmp_path:
             await worker.run_until_idle()
             after = await worker.pause_state()
             assert after is not None, "a failed probe keeps the pause"
-            probes.append(float(after["next_probe"]) - h.clock())  # type: ignore[arg-type]
-            assert after["since"] == before["since"]
+            probes.append(after.next_probe - h.clock())
+            assert after.since == before.since
             await assert_paused_without_cost(h, "INVALID_CREDENTIALS")
         assert probes == sorted(probes)
         assert probes[-1] == worker.config.probe_cap

@@ -176,7 +176,7 @@ async def run_scenarios(tmp_path: Path, portal: FakePortal, env: dict[str, Any])
         assert health["status"] == "degraded"
         pause = await worker.pause_state()
         assert pause is not None
-        h.clock.advance(float(pause["next_probe"]) - h.clock())  # type: ignore[arg-type]
+        h.clock.advance(pause.next_probe - h.clock())
         await worker.run_until_idle()  # a failed probe
         h.portal.restore_webhook()
         h.clock.advance(600.0)

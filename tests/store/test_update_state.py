@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from bot.ratelimit import StoreBucketState
-from bot.rest.bucket import LeakyBucket
+import pytest
+
+from bot.rest.bucket import LeakyBucket, StoreBucketState
+from bot.store.aio import AsyncStore
 from bot.store.base import Store
 from tests.fakes import FakeClock
 from tests.store.conftest import Backend
@@ -40,19 +42,24 @@ def test_concurrent_updates_from_two_connections_lose_nothing(backend: Backend) 
     assert stores[0].get_state("counter") == "200"
 
 
-def test_two_buckets_on_one_store_share_the_budget(backend: Backend) -> None:
+@pytest.mark.anyio
+async def test_two_buckets_on_one_store_share_the_budget(backend: Backend) -> None:
     """Two processes' buckets together still send at the portal's rate, not twice it."""
     clock = FakeClock()
-    stores = [backend.open(), backend.open()]
-    for s in stores:
-        s.migrate()
-    buckets = [
-        LeakyBucket(50, 2.0, clock=clock, sleep=clock.sleep, state=StoreBucketState(s, clock))
-        for s in stores
-    ]
-    buckets[0].state.update(lambda _: (0.0, clock()))  # empty, to measure the burst
-    waits = [buckets[i % 2].reserve() for i in range(60)]
-    assert sum(1 for w in waits if w == 0) == int(buckets[0].limit)
-    # The 60th request waits for 60 - limit requests to drain at 2/s.
-    assert waits[-1] == (60 - buckets[0].limit) / 2.0
-    assert buckets[1].level() == 60.0
+    stores = [AsyncStore(backend.open()), AsyncStore(backend.open())]
+    try:
+        for s in stores:
+            await s.migrate()
+        buckets = [
+            LeakyBucket(50, 2.0, clock=clock, sleep=clock.sleep, state=StoreBucketState(s, clock))
+            for s in stores
+        ]
+        await buckets[0].state.update(lambda _: (0.0, clock()))  # empty, to measure the burst
+        waits = [await buckets[i % 2].reserve() for i in range(60)]
+        assert sum(1 for w in waits if w == 0) == int(buckets[0].limit)
+        # The 60th request waits for 60 - limit requests to drain at 2/s.
+        assert waits[-1] == (60 - buckets[0].limit) / 2.0
+        assert await buckets[1].level() == 60.0
+    finally:
+        for s in stores:
+            await s.close()

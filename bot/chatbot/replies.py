@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bot import bottext
-from bot.botwork import NOT_WIRED, BotRuntime, author_of, failure, runtime
+from bot.chatbot import texts
+from bot.chatbot.runtime import author_of, chat_names
 from bot.errors import PortalError
-from bot.jobs import ADD_TO_CHAT, DEAD, DONE, Job, event_id
+from bot.executor import WorkContext, failure
+from bot.jobs import ADD_TO_CHAT, DEAD, DONE, AuditEntry, Job, event_id
 from bot.outcomes import Dead, Done, Result, Retry
 from bot.rules import RuleSet
-
-if TYPE_CHECKING:  # bot.actions imports this module to build its registry
-    from bot.actions import WorkContext
 
 WAIT_POLL = 2.0  # seconds between looks at a request's adds
 
@@ -33,41 +31,37 @@ log = logging.getLogger("autojoin.bot")
 
 QUEUED_AFTER = 10.0
 QUEUED_KEY = "bot.queued:{}"
-NAME_TTL = 600.0
 EXAMPLES = 5
 
 
 async def send_replies(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Result]:
-    bot = runtime(ctx)
-    if bot is None:
-        return {job.id: NOT_WIRED for job in jobs}
-    if bot.settings.bot_client_id is None:
+    if ctx.settings.bot_client_id is None:
         missing = Dead("BOT_CLIENT_ID_MISSING", "set B24_BOT_CLIENT_ID to the bot's CLIENT_ID")
         return {job.id: missing for job in jobs}
-    client_id = bot.settings.bot_client_id.reveal()
+    client_id = ctx.settings.bot_client_id.reveal()
     results: dict[int, Result] = {}
     for job in jobs:
         try:
-            results[job.id] = await _reply(job, ctx, bot, client_id)
+            results[job.id] = await _reply(job, ctx, client_id)
         except PortalError as exc:
             results[job.id] = failure(exc)
     return results
 
 
-async def _reply(job: Job, ctx: WorkContext, bot: BotRuntime, client_id: str) -> Result:
+async def _reply(job: Job, ctx: WorkContext, client_id: str) -> Result:
     say = str(job.payload.get("say"))
     lang = str(job.payload.get("language") or "")
     if say == "result":
-        return await _result(job, ctx, bot, client_id)
+        return await _result(job, ctx, client_id)
     examples = public_keywords(ctx.rules())
     if say in {"welcome", "help"}:
-        text = bottext.help_text(lang, examples, greeting=say == "welcome")
+        text = texts.help_text(lang, examples, greeting=say == "welcome")
     elif say == "nomatch":
-        text = f"{bottext.say(lang, 'nomatch')} {bottext.help_text(lang, examples)}"
+        text = f"{texts.say(lang, 'nomatch')} {texts.help_text(lang, examples)}"
     elif say == "why" and job.payload.get("text"):
-        text = str(job.payload["text"])  # written by `bot.botwhy` in the person's language
+        text = str(job.payload["text"])  # written by `why` in the person's language
     elif say in {"refused", "limited", "busy", "why_private"}:
-        text = bottext.say(lang, say)
+        text = texts.say(lang, say)
     else:
         return Dead("BAD_PAYLOAD", f"unknown reply {say!r}")
     await send(ctx, job, client_id, text, mention=say != "welcome")
@@ -89,7 +83,7 @@ async def send(ctx: WorkContext, job: Job, client_id: str, text: str, *, mention
     author = job.payload.get("author", {})
     if mention and dialog.startswith("chat") and author.get("id"):
         name = str(author.get("first_name") or author.get("name") or "")
-        text = f"{bottext.mention(int(author['id']), name)}, {text}"
+        text = f"{texts.mention(int(author['id']), name)}, {text}"
     if to.get("command_id") and to.get("message_id"):
         method = "imbot.command.answer"
         params: dict[str, Any] = {"COMMAND_ID": to["command_id"], "MESSAGE_ID": to["message_id"]}
@@ -105,13 +99,13 @@ async def send(ctx: WorkContext, job: Job, client_id: str, text: str, *, mention
     )
 
 
-async def _result(job: Job, ctx: WorkContext, bot: BotRuntime, client_id: str) -> Result:
+async def _result(job: Job, ctx: WorkContext, client_id: str) -> Result:
     author = author_of(job)
     chats = [int(c) for c in job.payload.get("chats", [])]
     event_key = job.event_key or ""
     adds = {
         int(j.payload["chat_id"]): j
-        for j in await bot.store.jobs_for_event(event_key)
+        for j in await ctx.store.jobs_for_event(event_key)
         if j.kind == ADD_TO_CHAT and int(j.payload.get("user_id", 0)) == author
     }
     waiting = [c for c in chats if c in adds and adds[c].state not in (DONE, DEAD)]
@@ -119,43 +113,44 @@ async def _result(job: Job, ctx: WorkContext, bot: BotRuntime, client_id: str) -
     now = ctx.clock()
     if waiting:
         requested_at = float(job.payload.get("requested_at") or job.created_at)
-        if now - requested_at >= QUEUED_AFTER and await bot.store.get_state(notice) is None:
+        if now - requested_at >= QUEUED_AFTER and await ctx.store.get_state(notice) is None:
             lang = str(job.payload.get("language") or "")
-            await send(ctx, job, client_id, bottext.say(lang, "queued"), mention=True)
-            await bot.store.set_state(notice, "sent", now)
+            await send(ctx, job, client_id, texts.say(lang, "queued"), mention=True)
+            await ctx.store.set_state(notice, "sent", now)
         return Retry(
             "WAITING_FOR_ADDS", f"waiting for the adds to chat(s) {waiting}", poll=WAIT_POLL
         )
-    results = [await _chat_result(bot, author, chat, adds.get(chat)) for chat in chats]
-    text = await _result_text(job, ctx, bot, results)
+    # One query for the whole request: its audit rows, newest first.
+    rows = await ctx.store.history(user_id=author, event_key=event_key, limit=4 * len(chats) + 8)
+    results = [_chat_result(chat, adds.get(chat), rows) for chat in chats]
+    text = await _result_text(job, ctx, results)
     await send(ctx, job, client_id, text, mention=True)
-    await bot.store.set_state(notice, None, now)
+    await ctx.store.set_state(notice, None, now)
     return Done()
 
 
-async def _chat_result(
-    bot: BotRuntime, author: int, chat: int, add: Job | None
+def _chat_result(
+    chat: int, add: Job | None, rows: Sequence[AuditEntry]
 ) -> tuple[int, str, str | None]:
     """(chat, outcome, code): the audit row of a finished add, or the dead job's code."""
     if add is None:
         return chat, "failed", "NOT_QUEUED"
     if add.state == DEAD:
         return chat, "failed", add.last_code
-    rows = await bot.store.history(user_id=author, chat_id=chat, limit=50)
     outcome = next((e.outcome for e in rows if e.job_id == add.id), None)
     return (chat, outcome, None) if outcome else (chat, "failed", "NO_AUDIT")
 
 
 async def _result_text(
-    job: Job, ctx: WorkContext, bot: BotRuntime, results: Sequence[tuple[int, str, str | None]]
+    job: Job, ctx: WorkContext, results: Sequence[tuple[int, str, str | None]]
 ) -> str:
     lang = str(job.payload.get("language") or "")
-    names = await chat_names(ctx, bot, [chat for chat, _, _ in results])
+    names = await chat_names(ctx, [chat for chat, _, _ in results])
     author = job.payload.get("author", {})
-    return bottext.result_text(
+    return texts.result_text(
         lang,
         [
-            bottext.ChatResult(chat, bottext.chat_label(lang, chat, names.get(chat)), out, code)
+            texts.ChatResult(chat, texts.chat_label(lang, chat, names.get(chat)), out, code)
             for chat, out, code in results
         ],
         [(str(t), [int(c) for c in cs]) for t, cs in job.payload.get("templates", [])],
@@ -163,22 +158,3 @@ async def _result_text(
         first_name=str(author.get("first_name") or author.get("name") or ""),
         refused_some=bool(job.payload.get("refused_some")),
     )
-
-
-async def chat_names(ctx: WorkContext, bot: BotRuntime, chats: Sequence[int]) -> dict[int, str]:
-    """Chat titles from `im.dialog.get` (one batch, cached); a chat we cannot read has none."""
-    now = ctx.clock()
-    cache = bot.cache.chat_names
-    stale = [c for c in dict.fromkeys(chats) if c not in cache or now - cache[c][0] > NAME_TTL]
-    if stale:
-        commands = {f"c{c}": ("im.dialog.get", {"DIALOG_ID": f"chat{c}"}) for c in stale[:50]}
-        try:
-            reply = await ctx.client.batch(commands)
-        except PortalError as exc:
-            log.info("bot: chat names unavailable (%s); replying with chat ids", exc.code)
-        else:
-            for chat in stale[:50]:
-                card = reply.result.get(f"c{chat}")
-                name = card.get("name") if isinstance(card, Mapping) else None
-                cache[chat] = (now, str(name) if name else None)
-    return {c: name for c in chats if c in cache and (name := cache[c][1])}

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bot.botevents import BotRequest
+from bot.chatbot.events import BotRequest
 from bot.errors import MalformedEvent
 from bot.events import Event, Verifier, parse_event
 from bot.sandbox.events import (

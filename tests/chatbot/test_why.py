@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot import bottext
-from bot.botwhy import MAX_CHARS, MAX_CHATS, MAX_JOBS, why_text
+from bot.chatbot import texts
+from bot.chatbot.why import MAX_CHARS, MAX_CHATS, MAX_JOBS, why_text
 from bot.jobs import ADD_TO_CHAT, DEAD
 from bot.reconcile.explain import STATES, ChatLine, DepartmentLine, Explanation, JobLine, RuleLine
 
@@ -26,7 +26,7 @@ def explanation(chats: int, jobs: int, path: str = "Corp / Sales") -> Explanatio
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
 def test_every_chat_state_is_worded(lang: str) -> None:
-    words = [bottext.say(lang, f"state_{state}") for state in STATES]
+    words = [texts.say(lang, f"state_{state}") for state in STATES]
     assert len(set(words)) == len(STATES)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot import bottext
-from bot.bottext import ChatResult, result_text
+from bot.chatbot import texts
+from bot.chatbot.texts import ChatResult, result_text
 
 
 @pytest.mark.parametrize(
@@ -13,14 +13,14 @@ from bot.bottext import ChatResult, result_text
     [("ru", "ru"), ("RU", "ru"), ("kz", "ru"), ("en", "en"), ("de", "en"), ("", "en")],
 )
 def test_language_falls_back_to_english(code: str, lang: str) -> None:
-    assert bottext.language(code) == lang
+    assert texts.language(code) == lang
 
 
 def test_lists_of_chats_read_naturally_in_both_languages() -> None:
-    assert bottext.enumerate_names("en", ["A", "B", "C"]) == "A, B and C"
-    assert bottext.enumerate_names("ru", ["A", "B"]) == "A и B"
-    assert bottext.chat_label("ru", 7, "Маркетинг") == "«Маркетинг»"
-    assert bottext.chat_label("en", 7, None) == "chat 7"
+    assert texts.enumerate_names("en", ["A", "B", "C"]) == "A, B and C"
+    assert texts.enumerate_names("ru", ["A", "B"]) == "A и B"
+    assert texts.chat_label("ru", 7, "Маркетинг") == "«Маркетинг»"
+    assert texts.chat_label("en", 7, None) == "chat 7"
 
 
 def test_result_uses_a_template_once_per_chat_and_defaults_for_the_rest() -> None:
@@ -58,5 +58,5 @@ def test_russian_reasons_and_mentions() -> None:
     results = [ChatResult(9, "чат 9", "failed", "ACCESS_DENIED_EXTEND")]
     text = result_text("ru", results, [], name="Иван", first_name="Иван", refused_some=False)
     assert "служебную учётную запись" in text
-    assert bottext.reason("ru", "failed", "CHAT_ID_EMPTY").startswith("этого чата больше нет")
-    assert bottext.mention(27, "Eve [admin]") == "[USER=27]Eve admin[/USER]"
+    assert texts.reason("ru", "failed", "CHAT_ID_EMPTY").startswith("этого чата больше нет")
+    assert texts.mention(27, "Eve [admin]") == "[USER=27]Eve admin[/USER]"

@@ -10,19 +10,15 @@ hold 20,000 characters; a person reads far fewer).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-from bot import bottext
-from bot.botreply import chat_names
-from bot.botwork import BotRuntime, author_of, failure, reply_job
+from bot.chatbot import texts
+from bot.chatbot.runtime import author_of, chat_names, reply_job
 from bot.departments import DepartmentTree
 from bot.errors import PortalError
+from bot.executor import WorkContext, failure
 from bot.jobs import ADD_TO_CHAT, DEAD, Job
 from bot.outcomes import Done, Result
 from bot.reconcile.explain import Explanation, explain_user
-
-if TYPE_CHECKING:
-    from bot.actions import WorkContext
 
 MAX_DEPARTMENTS = 5
 MAX_CHATS = 15
@@ -31,29 +27,27 @@ MAX_KEYWORD_CHATS = 10
 MAX_CHARS = 4000
 
 
-async def answer_why(job: Job, ctx: WorkContext, bot: BotRuntime) -> Result:
+async def answer_why(job: Job, ctx: WorkContext) -> Result:
     """Explain the author to the author; portal errors retry the request like a join's."""
     if str(job.payload.get("to", {}).get("dialog_id", "")).startswith("chat"):
         return Done(followups=(reply_job(job, "why_private"),))
     author = author_of(job)
     try:
         tree = await ctx.directory.tree()
-        explanation = await _explain(ctx, bot, author, tree)
+        explanation = await _explain(ctx, author, tree)
         unknown = [d.id for d in explanation.departments if not tree.contains(d.id)]
         if unknown:  # moved into a department newer than the cached tree: not "no rule"
             tree = await ctx.directory.tree(unknown)  # soon, not at once: may ask to retry
-            explanation = await _explain(ctx, bot, author, tree)
+            explanation = await _explain(ctx, author, tree)
     except PortalError as exc:
         return failure(exc)
-    names = await chat_names(ctx, bot, chats_named(explanation))
+    names = await chat_names(ctx, chats_named(explanation))
     text = why_text(str(job.payload.get("language") or ""), explanation, names)
     return Done(followups=(reply_job(job, "why", text=text),))
 
 
-async def _explain(
-    ctx: WorkContext, bot: BotRuntime, user_id: int, tree: DepartmentTree
-) -> Explanation:
-    return await explain_user(ctx.client, bot.store, ctx.rules(), user_id, tree=tree, history=0)
+async def _explain(ctx: WorkContext, user_id: int, tree: DepartmentTree) -> Explanation:
+    return await explain_user(ctx.client, ctx.store, ctx.rules(), user_id, tree=tree, history=0)
 
 
 def chats_named(e: Explanation) -> list[int]:
@@ -67,9 +61,9 @@ def why_text(lang: str, e: Explanation, names: Mapping[int, str]) -> str:
     """Departments, each chat with its status and rules, open work, keyword chats."""
 
     def label(chat: int) -> str:
-        return bottext.chat_label(lang, chat, names.get(chat))
+        return texts.chat_label(lang, chat, names.get(chat))
 
-    say = bottext.say
+    say = texts.say
     lines: list[str] = []
     if not e.active:
         lines.append(say(lang, "why_inactive"))
@@ -92,20 +86,20 @@ def why_text(lang: str, e: Explanation, names: Mapping[int, str]) -> str:
         lines.append(say(lang, "why_work"))
     for chat, j in work[:MAX_JOBS]:
         if j.state == DEAD:
-            what = bottext.reason(lang, "failed", j.code)
+            what = texts.reason(lang, "failed", j.code)
         else:
             what = say(lang, "why_adding" if j.kind == ADD_TO_CHAT else "why_removing")
         lines.append(f"• {label(chat)}: {what}")
     lines += _more(lang, len(work) - MAX_JOBS)
     keyword = list(dict.fromkeys(c for r in e.keyword_rules for c in r.chats))
     if keyword:
-        offered = bottext.enumerate_names(lang, [label(c) for c in keyword[:MAX_KEYWORD_CHATS]])
+        offered = texts.enumerate_names(lang, [label(c) for c in keyword[:MAX_KEYWORD_CHATS]])
         lines.append(say(lang, "why_keywords", chats=offered))
     return _fit("\n".join(lines))
 
 
 def _more(lang: str, count: int) -> list[str]:
-    return [bottext.say(lang, "why_more", count=str(count))] if count > 0 else []
+    return [texts.say(lang, "why_more", count=str(count))] if count > 0 else []
 
 
 def _fit(text: str) -> str:
