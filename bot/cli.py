@@ -10,8 +10,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bot import __version__
-from bot.commands import botreg, check, demo, ops, plan, run, schema
+from bot import __version__, demo
+from bot.commands import botreg, check, ops, plan, run, schema
 from bot.errors import AutojoinError, RulesError
 from bot.logsafe import SECRETS
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 from bot.errors import PortalRateLimited
-from bot.rest import PortalClient
 
 log = logging.getLogger("autojoin.directory")
 
@@ -171,6 +171,14 @@ class DepartmentTree:
         )
 
 
+class RowReader(Protocol):
+    """The one REST call the directory makes (`PortalClient` has it)."""
+
+    async def call_list(
+        self, method: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> list[Any]: ...
+
+
 class DepartmentDirectory:
     """The tree over `department.get`, cached with a TTL.
 
@@ -181,7 +189,7 @@ class DepartmentDirectory:
 
     def __init__(
         self,
-        client: PortalClient,
+        client: RowReader,
         *,
         clock: Callable[[], float],
         ttl: float = 600.0,

@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
+from bot.events import Event
 from bot.jobs import NewJob
-
-if TYPE_CHECKING:
-    from bot.events import Event
-    from bot.rules import RuleSet
+from bot.rules import RuleSet
 
 
 @dataclass(frozen=True, slots=True)

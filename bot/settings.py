@@ -11,13 +11,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from bot.errors import SettingsError, StoreError
 from bot.logsafe import SECRETS
-
-if TYPE_CHECKING:
-    from bot.rest.webhook import WebhookUrl
+from bot.rest.webhook import WebhookUrl
+from bot.store.urls import parse_url
 
 T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -185,16 +184,12 @@ class Settings:
             )
 
     def require_webhook(self) -> WebhookUrl:
-        from bot.rest.webhook import WebhookUrl
-
         if self.webhook_url is None:
             raise SettingsError("B24_WEBHOOK_URL", "not set (https://<portal>/rest/<user>/<code>/)")
         return WebhookUrl.parse(self.webhook_url.reveal())
 
     def require_database_url(self) -> str:
         """The database URL, its form checked; the error names the variable, never the URL."""
-        from bot.store.urls import parse_url
-
         url = self.database_url.reveal()
         try:
             parse_url(url)

@@ -13,6 +13,8 @@ import httpx
 
 from bot.departments import DepartmentTree
 from bot.errors import Problem
+from bot.reconcile.portal_check import run_check
+from bot.reconcile.session import Runtime
 from bot.rest import LeakyBucket, PortalClient
 from bot.rules import check_rules
 from bot.settings import Settings
@@ -53,9 +55,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"into {chats} chats, {warnings} warning(s)"
     )
     if args.portal:
-        from bot.reconcile.portal_check import run_check
-        from bot.reconcile.session import Runtime
-
         code: int = anyio.run(run_check, Runtime(Settings.load()), ruleset)
         return code
     return 0

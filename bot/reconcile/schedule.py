@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
@@ -44,15 +44,13 @@ from bot.reconcile.state import (
     synced_digests,
     take_lease,
 )
+from bot.reload import RulesHolder
 from bot.rest import PortalClient
 from bot.rest.bucket import Sleep
 from bot.rules import RuleSet
 from bot.settings import Settings
 from bot.store.aio import AsyncStore
-
-if TYPE_CHECKING:
-    from bot.reload import RulesHolder
-    from bot.worker import Worker
+from bot.worker import Worker
 
 log = logging.getLogger("autojoin.reconcile")
 

@@ -21,11 +21,11 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
     target = parse_url(url)
     store: Store
     if target.kind == "sqlite":
-        from bot.store.sqlite import SQLiteStore
+        from bot.store.sqlite import SQLiteStore  # only the backend in use is loaded
 
         store = SQLiteStore(target.location)
     else:
-        from bot.store.postgres import PostgresStore
+        from bot.store.postgres import PostgresStore  # psycopg costs ~50 ms to import
 
         store = PostgresStore(target.location, schema=target.schema)
     if migrate:

@@ -1,4 +1,8 @@
-"""`autojoin demo`: the sandbox story; with `--keep`, a live sandbox to play with."""
+"""`autojoin demo`: the sandbox story (`story`); with `--keep`, a live sandbox (`live`).
+
+The demo drives the real commands against the fake portal (`bot.sandbox`), so it sits
+above both.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from typing import Any
 
 import anyio
 
+from bot.demo.live import serve_live
+from bot.demo.story import tell
 from bot.logsafe import configure_logging
 
 
@@ -25,15 +31,11 @@ def register(sub: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bot.sandbox.story import tell
-
     configure_logging("ERROR")  # the story is the output; warnings would interleave with it
     tmp = Path(tempfile.mkdtemp(prefix="autojoin-demo-"))
     try:
         portal = anyio.run(tell, tmp, print)
         if args.keep:
-            from bot.sandbox.live import serve_live
-
             serve_live(portal, tmp, args.port)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

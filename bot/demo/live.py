@@ -11,10 +11,10 @@ from pathlib import Path
 import uvicorn
 
 import handlers
+from bot.demo.story import demo_settings
 from bot.logsafe import configure_logging
 from bot.sandbox import FakePortal
 from bot.sandbox.events import APP_TOKEN, user_add
-from bot.sandbox.story import demo_settings
 from bot.wiring import build_services, create_app
 
 
