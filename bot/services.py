@@ -36,7 +36,8 @@ class Services:
 
     settings: Settings
     clock: Callable[[], float]
-    store: AsyncStore
+    store: AsyncStore  # the acknowledgement path's connection
+    back_store: AsyncStore  # the worker's and the background loops' connection
     rules: RulesHolder
     router: Router
     verifier: Verifier
@@ -110,9 +111,14 @@ class Services:
                     await worker.release_held()
         finally:
             with anyio.CancelScope(shield=True):
-                if self.http is not None:
-                    await self.http.aclose()
-                await self.store.close()
+                await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the portal client and both store connections."""
+        if self.http is not None:
+            await self.http.aclose()
+        await self.back_store.close()
+        await self.store.close()
 
 
 async def supervised(

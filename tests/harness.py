@@ -95,6 +95,4 @@ async def open_harness(
         yield Harness(portal, services, client, clock)
     finally:
         await client.aclose()
-        if services.http is not None:
-            await services.http.aclose()
-        await services.store.close()
+        await services.aclose()

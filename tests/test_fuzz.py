@@ -124,7 +124,7 @@ def endpoint(tmp_path: Path) -> Iterator[Endpoint]:
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
         yield Endpoint(portal, client)
         portal.call(client.aclose)
-        portal.call(services.store.close)
+        portal.call(services.aclose)
 
 
 @FUZZ

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+import anyio
 import httpx
 import pytest
 
@@ -323,7 +324,7 @@ def served_app(tmp_path: Path) -> Iterator[str]:
         with serve_in_thread(create_app(services)) as base:
             yield base
     finally:
-        services.store.store.close()
+        anyio.run(services.aclose)
 
 
 def test_oversize_bodies_get_413_over_a_real_socket(served_app: str) -> None:

@@ -174,9 +174,7 @@ async def tell(tmp: Path, out: Out, portal: FakePortal | None = None) -> FakePor
         await chapters(story)
     finally:
         await story.client.aclose()
-        if services.http is not None:
-            await services.http.aclose()
-        await services.store.close()
+        await services.aclose()
     out(f"\nportal: {portal.http_requests} HTTP request(s) in all, at its real limit of 2/s.")
     return portal
 

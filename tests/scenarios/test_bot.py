@@ -216,7 +216,7 @@ async def test_the_composition_root_gives_the_bot_its_store_and_settings(tmp_pat
     async with open_harness(tmp_path) as h:
         assert h.services.worker is not None
         ctx = h.services.worker.ctx
-        assert ctx.store is h.services.store
+        assert ctx.store is h.services.back_store
         assert ctx.settings is h.services.settings
 
 
