@@ -86,7 +86,7 @@ async def test_a_rate_limit_answer_under_a_held_budget_lock_blocks_no_request(
         h.portal.hold()  # the worker's first call waits at the portal
         async with anyio.create_task_group() as tg:
             tg.start_soon(worker.step)
-            while h.portal.state.counters.held_now == 0:
+            while h.portal.state.counters.held_now == 0:  # noqa: ASYNC110 - set by another task
                 await anyio.sleep(0.01)
             with BudgetLock(schema_of(pg_backend)) as lock:
                 h.portal.release()  # ... and is answered QUERY_LIMIT_EXCEEDED
