@@ -20,12 +20,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
+
 from bot.sandbox.admin import snapshot
 from bot.sandbox.app import create_app
 from bot.sandbox.company import sample_company
 from bot.sandbox.dispatch import DEFAULT_STATUS, Dispatcher
 from bot.sandbox.limits import LeakyBucket, OperatingLimit
+from bot.sandbox.outbound import deliver
 from bot.sandbox.server import serve_in_thread
+from bot.sandbox.stage import Stage
 from bot.sandbox.state import (
     Call,
     Chat,
@@ -38,6 +42,7 @@ from bot.sandbox.state import (
     User,
     Webhook,
 )
+from bot.sandbox.state_v2 import Delivery
 
 __all__ = [
     "Call",
@@ -61,6 +66,7 @@ class FakePortal:
         burst: int = 50,
         time_scale: float = 1.0,
         operating_limit: float = 480.0,
+        outbound: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.state = sample_company() if state is None else state
         self.clock = clock
@@ -69,6 +75,10 @@ class FakePortal:
         # Requests run on the app's event loop, tests poke state from their own thread.
         self.lock = threading.RLock()
         self.dispatcher = Dispatcher(self.state, self.bucket, self.operating, clock)
+        # Where the portal's own POSTs go (webhook-mode bots, outgoing webhooks); None is
+        # the network. Settable later: the receiving app is often built after the portal.
+        self.outbound = outbound
+        self.stage = Stage(self)
         self.app = create_app(self)
 
     def __repr__(self) -> str:
@@ -111,6 +121,10 @@ class FakePortal:
     @property
     def counters(self) -> Counters:
         return self.state.counters
+
+    async def deliver(self) -> list[Delivery]:
+        """Send every POST the portal owes (see `bot.sandbox.outbound`)."""
+        return await deliver(self.state, self.lock, self.clock, self.outbound)
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
