@@ -9,6 +9,23 @@
 Everything goes over HTTP (`portal.app`), so the service's real REST client runs unchanged.
 The methods below are for setting the stage and asserting; the same controls exist over
 HTTP under `/_admin/` for tests in another process.
+
+The portal speaks the classic API (`user.get`, `department.get`, `im.chat.user.*`,
+`im.dialog.get`, `imbot.*` with CLIENT_ID, `batch`) and Chatbots 2.0 (`imbot.v2.Bot.*`,
+`Command.*`, `Chat.Message.send`, `Event.get`, `Revision.get` with botToken ownership; see
+`methods_v2`). Things that happen at run time go through `portal.stage`:
+
+    bot_id = ...                                   # registered with imbot.v2.Bot.register
+    portal.stage.message(bot_id, 4, "join marketing")          # 1:1; chat_id= for a group
+    portal.stage.command(bot_id, 4, "join", "marketing")       # ONIMBOTV2COMMANDADD
+    portal.stage.join(bot_id, 2, chat_id=101)                  # ONIMBOTV2JOINCHAT
+    portal.stage.hire(name="Nina", departments=[8])            # a new user (+ ONUSERADD)
+    portal.stage.rewind(bot_id)                                # serve acked events again
+
+A fetch-mode bot's events wait in its queue for `imbot.v2.Event.get`; a webhook-mode bot's
+(and outgoing-webhook ONUSERADD) are POSTed on `await portal.deliver()`, through
+`portal.outbound` (an httpx transport; None is the network). The admin API delivers before
+it answers, and a REST call that owes a POST sends it right after its answer.
 """
 
 from __future__ import annotations

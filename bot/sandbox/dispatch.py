@@ -24,6 +24,7 @@ from bot.sandbox.batch import BatchResult
 from bot.sandbox.limits import LeakyBucket, OperatingLimit
 from bot.sandbox.methods import Context, Method, Params, Reply, RestError, error_body, php_bool
 from bot.sandbox.methods import upper_keys as _upper
+from bot.sandbox.methods_v2 import redacted
 from bot.sandbox.state import Call, Fault, PortalState, Webhook
 
 _USER: Final = frozenset({"user", "user_basic", "user_brief"})
@@ -208,6 +209,8 @@ class Dispatcher:
         at: float,
         key: str | None = None,
     ) -> Call:
+        if method.startswith(_CASE_SENSITIVE_PREFIX) or method == "batch":
+            params = redacted(params)  # the call log must not hold bot tokens
         call = Call(method, params, status, error, at, batch=key is not None, key=key)
         self.state.calls.append(call)
         return call

@@ -17,6 +17,7 @@ token is top-level on every call except `Bot.register` (where it sits in `fields
 from __future__ import annotations
 
 import hmac
+import re
 from typing import Any, Final
 
 from bot.sandbox.methods import Context, Params, RestError, to_int
@@ -54,6 +55,8 @@ DESCRIPTIONS: Final = {
     "SCOPE_ERROR": "Scope error",
 }
 _FORBIDDEN: Final = frozenset({"BOT_OWNERSHIP_ERROR", "ACCESS_DENIED"})
+HIDDEN: Final = "<hidden>"
+_TOKEN_IN_QUERY: Final = re.compile(r"(botToken(?:\]|%5D)?=)[^&]*")
 
 
 def v2_error(code: str, detail: str = "") -> RestError:
@@ -113,3 +116,14 @@ def owned_bot(ctx: Context, params: Params) -> Bot:
     if not token_matches(bot, token):
         raise v2_error("BOT_OWNERSHIP_ERROR")
     return bot
+
+
+def redacted(node: Any) -> Any:
+    """A copy with every botToken hidden (JSON keys and batch query strings), for the call log."""
+    if isinstance(node, dict):
+        return {k: HIDDEN if k == "botToken" else redacted(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [redacted(v) for v in node]
+    if isinstance(node, str) and "botToken" in node:
+        return _TOKEN_IN_QUERY.sub(lambda m: m.group(1) + HIDDEN, node)
+    return node

@@ -103,3 +103,30 @@ async def test_v2_calls_spend_the_rate_limit_like_any_method(clock: FakeClock) -
     assert (refused.status_code, refused.json()["error"]) == (503, "QUERY_LIMIT_EXCEEDED")
     assert again.status_code == 200
     assert [c.method for c in portal.calls_to("imbot.v2.event.get")] == ["imbot.v2.event.get"]
+
+
+async def test_v2_methods_run_inside_batch(rest: httpx.AsyncClient) -> None:
+    bot_id = await register(rest)
+    cmd = {
+        "queue": f"imbot.v2.Event.get?botId={bot_id}&botToken={TOKEN}&limit=5",
+        "foreign": f"imbot.v2.Event.get?botId={bot_id}&botToken={OTHER_TOKEN}",
+        "revision": "imbot.v2.Revision.get",
+    }
+    result = await ok(rest, "batch", halt=0, cmd=cmd)
+    assert result["result"]["queue"] == {"events": [], "nextOffset": 0, "hasMore": False}
+    assert result["result_error"]["foreign"]["error"] == "BOT_OWNERSHIP_ERROR"
+    assert result["result"]["revision"]["rest"] > 0
+
+
+async def test_the_call_log_never_holds_a_bot_token(
+    rest: httpx.AsyncClient, admin: httpx.AsyncClient
+) -> None:
+    bot_id = await register(rest)
+    await call(rest, "imbot.v2.Event.get", botId=bot_id, botToken=TOKEN)
+    await call(rest, "batch", cmd=[f"imbot.v2.Event.get?botId={bot_id}&botToken={TOKEN}"])
+    logged = (await admin.get("/_admin/calls")).text
+    assert TOKEN not in logged
+    calls = (await admin.get("/_admin/calls")).json()
+    assert calls[0]["params"]["fields"]["botToken"] == "<hidden>"
+    assert calls[1]["params"]["botToken"] == "<hidden>"
+    assert calls[2]["params"]["cmd"] == [f"imbot.v2.Event.get?botId={bot_id}&botToken=<hidden>"]
