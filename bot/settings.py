@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from bot.envfile import read_env_file
 from bot.errors import SettingsError, StoreError
 from bot.logsafe import SECRETS
 
@@ -45,23 +46,6 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """Parse KEY=VALUE lines; comments, blanks and `export ` prefixes are allowed."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
 
 
 def _number(env: Mapping[str, str], name: str, default: T, cast: Callable[[str], T]) -> T:
@@ -119,8 +103,9 @@ class Settings:
         cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None
     ) -> Settings:
         """Environment wins over `.env`; the file is optional."""
-        env = read_env_file(env_file if env_file is not None else Path(".env"))
-        env.update(os.environ if environ is None else environ)
+        outside = os.environ if environ is None else environ
+        env = read_env_file(env_file if env_file is not None else Path(".env"), outside)
+        env.update(outside)
         webhook = env.get("B24_WEBHOOK_URL", "").strip()
         client_id = env.get("B24_BOT_CLIENT_ID", "").strip()
         events_path = env.get("AUTOJOIN_EVENTS_PATH", "/events").strip() or "/events"
