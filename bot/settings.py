@@ -1,8 +1,9 @@
 """Settings, read once from the environment and an optional `.env` file.
 
 Only this module reads the environment. Values are checked when a command needs them
-(`require_*`), so `check` and `demo` run without any Bitrix24 setting, while `serve`
-fails fast with one line naming the variable.
+(`require`, `require_*`), so `check` and `demo` run without any Bitrix24 setting, a worker
+never asks for the events token, and a first `serve` names everything missing at once, in
+one line.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from bot.envfile import read_env_file
 from bot.errors import SettingsError, StoreError
@@ -169,6 +170,42 @@ class Settings:
                 "window would look new",
             )
 
+    def require(
+        self,
+        *,
+        tokens: bool = False,
+        webhook: bool = False,
+        database: bool = False,
+        rules: bool = False,
+    ) -> None:
+        """Check everything a command needs before it starts; every problem in one error."""
+        checks: list[Callable[[], object]] = []
+        checks += [self.require_tokens] if tokens else []
+        checks += [self.require_webhook] if webhook else []
+        checks += [self.require_database_url] if database else []
+        checks += [self.require_rules_file] if rules else []
+        problems: list[SettingsError] = []
+        for check in checks:
+            try:
+                check()
+            except SettingsError as exc:
+                problems.append(exc)
+        if problems:
+            raise SettingsError.combine(problems)
+
+    def require_rules_file(self) -> Path:
+        """The rules file exists and is a file; its contents are the loader's business."""
+        path = self.rules_path
+        if path.is_dir():
+            _refuse_rules(
+                path, "is a directory, not a file (Docker makes one when a mounted file is missing)"
+            )
+        if not path.exists():
+            _refuse_rules(path, "not found")
+        if not os.access(path, os.R_OK):
+            _refuse_rules(path, "cannot be read by this user; check its owner and mode")
+        return path
+
     def require_webhook(self) -> WebhookUrl:
         from bot.rest.webhook import WebhookUrl
 
@@ -192,6 +229,14 @@ class Settings:
         tokens = self.app_tokens + ((self.bot_client_id,) if self.bot_client_id else ())
         if not tokens:
             raise SettingsError(
-                "B24_APP_TOKEN", "not set: serve refuses events it cannot authenticate"
+                "B24_APP_TOKEN",
+                "not set: the outbound webhook's application token (serve refuses events it "
+                "cannot authenticate)",
             )
         return tokens
+
+
+def _refuse_rules(path: Path, problem: str) -> NoReturn:
+    raise SettingsError(
+        "AUTOJOIN_RULES", f"{path} {problem}; point AUTOJOIN_RULES at your rules file"
+    )

@@ -149,13 +149,15 @@ def build_services(
     transport: httpx.AsyncBaseTransport | None = None,
     run_worker: bool = True,
     worker_config: WorkerConfig | None = None,
+    accept_events: bool = True,
 ) -> Services:
     """Everything `serve` needs; `transport` lets tests and the demo aim at the fake portal.
 
     Settings and rules are checked before the database is opened: a misconfigured start
     fails with the variable's name and leaves nothing behind (no file, no connection)."""
     verifier = Verifier(
-        tokens=tuple(t.reveal() for t in settings.require_tokens()),
+        # a worker alone takes no events, so it needs no token (its verifier refuses all)
+        tokens=tuple(t.reveal() for t in settings.require_tokens()) if accept_events else (),
         member_id=settings.member_id,
         domain=settings.portal_domain,
         max_age=settings.max_event_age,

@@ -69,3 +69,74 @@ def test_a_dotenv_line_that_cannot_be_parsed_is_one_line_with_its_number(
     (tmp_path / ".env").write_text("B24_RATE=2\nB24_APP_TOKEN tok-secret\n")
     line = fails_in_one_line(["check"], capsys, ".env:2:", "KEY=value")
     assert "tok-secret" not in line
+
+
+# -- settings: each command asks only for what it needs, all at once ---------------------
+
+
+def test_serve_with_nothing_configured_names_every_missing_setting_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = fails_in_one_line(
+        ["serve"], capsys, "B24_APP_TOKEN", "B24_WEBHOOK_URL", "AUTOJOIN_RULES", "rules.yaml"
+    )
+    assert "not found" in line
+    assert list(tmp_path.iterdir()) == [], "nothing was created"
+
+
+def test_a_rules_path_that_is_a_directory_is_named_with_its_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "rules").mkdir()
+    monkeypatch.setenv("AUTOJOIN_RULES", "rules")
+    monkeypatch.setenv("B24_APP_TOKEN", "tok")
+    fails_in_one_line(
+        ["serve", "--no-worker"], capsys, "AUTOJOIN_RULES", "is a directory", "mounted file"
+    )
+
+
+def test_worker_never_asks_for_the_events_token(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = fails_in_one_line(["worker"], capsys, "B24_WEBHOOK_URL", "AUTOJOIN_RULES")
+    assert "B24_APP_TOKEN" not in line
+
+
+def test_a_worker_is_built_without_any_token(tmp_path: Path) -> None:
+    import anyio
+
+    import handlers
+    from bot.settings import Settings
+    from bot.wiring import build_services
+
+    (tmp_path / "rules.yaml").write_text(VALID)
+    settings = Settings.load(
+        {
+            "B24_WEBHOOK_URL": "http://127.0.0.1:9/rest/1/code/",
+            "AUTOJOIN_RULES": str(tmp_path / "rules.yaml"),
+            "AUTOJOIN_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
+        },
+        env_file=tmp_path / "absent",
+    )
+    services = build_services(settings, router=handlers.router, accept_events=False)
+    try:
+        assert services.worker is not None
+        assert services.verifier.tokens == ()
+    finally:
+        if services.http is not None:
+            anyio.run(services.http.aclose)
+        anyio.run(services.store.close)
+
+
+def test_register_bot_names_every_missing_setting_at_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fails_in_one_line(
+        ["register-bot"], capsys, "B24_WEBHOOK_URL", "B24_BOT_CLIENT_ID", "AUTOJOIN_PUBLIC_URL"
+    )
+
+
+def test_plan_names_the_webhook_and_the_rules_variable_together(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fails_in_one_line(["plan"], capsys, "B24_WEBHOOK_URL", "AUTOJOIN_RULES")

@@ -32,7 +32,10 @@ def register(sub: Any) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    path = Path(args.path) if args.path else Settings.load().rules_path
+    settings = Settings.load() if args.portal or not args.path else None
+    if args.portal and settings is not None:
+        settings.require(webhook=True)  # before any output: nothing is half-checked
+    path = Path(args.path) if args.path else settings.rules_path if settings else Path()
     ruleset, problems = check_rules(path)
     problems = problems + permission_warnings([path, Path(".env")])
     errors = [p for p in problems if p.severity == "error"]
@@ -56,7 +59,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         from bot.reconcile.portal_check import run_check
         from bot.reconcile.session import Runtime
 
-        code: int = anyio.run(run_check, Runtime(Settings.load()), ruleset)
+        assert settings is not None
+        code: int = anyio.run(run_check, Runtime(settings), ruleset)
         return code
     return 0
 

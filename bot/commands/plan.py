@@ -67,6 +67,8 @@ def _limit(parser: argparse.ArgumentParser) -> None:
 
 def _entry(args: argparse.Namespace) -> int:
     settings = Settings.load()
+    # `plan --rules FILE` reads that file instead; the loader names it if it is missing
+    settings.require(webhook=True, database=True, rules=getattr(args, "rules", None) is None)
     level = "DEBUG" if settings.log_level == "DEBUG" else "WARNING"
     configure_logging(level, settings.log_format)  # progress and results are the output
     code: int = anyio.run(args.run, args, Runtime(settings))

@@ -46,6 +46,7 @@ def _router() -> Any:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings.load()
+    settings.require(tokens=True, webhook=not args.no_worker, database=True, rules=True)
     configure_logging(settings.log_level, settings.log_format)
     services = build_services(settings, router=_router(), run_worker=not args.no_worker)
     app = create_app(services, metrics_route=not args.metrics_port)
@@ -87,8 +88,9 @@ def _server(app: Any, host: str, port: int) -> uvicorn.Server:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = Settings.load()
+    settings.require(webhook=True, database=True, rules=True)  # takes no events: no token
     configure_logging(settings.log_level, settings.log_format)
-    services = build_services(settings, router=_router(), run_worker=True)
+    services = build_services(settings, router=_router(), run_worker=True, accept_events=False)
 
     async def run() -> None:
         async with services.running():
