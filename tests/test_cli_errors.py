@@ -7,6 +7,7 @@ traceback, and each must name what to change.
 from __future__ import annotations
 
 import logging
+import socket
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,3 +141,82 @@ def test_plan_names_the_webhook_and_the_rules_variable_together(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     fails_in_one_line(["plan"], capsys, "B24_WEBHOOK_URL", "AUTOJOIN_RULES")
+
+
+# -- serve and demo --keep: the port and host --------------------------------------------
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def ready_to_serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "rules.yaml").write_text(VALID)
+    monkeypatch.setenv("B24_APP_TOKEN", "tok")
+    monkeypatch.setenv("B24_WEBHOOK_URL", "http://127.0.0.1:9/rest/1/code/")
+
+
+def test_serve_on_a_taken_port_is_one_line_and_opens_no_database(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    busy_port: int,
+) -> None:
+    ready_to_serve(tmp_path, monkeypatch)
+    fails_in_one_line(
+        ["serve", "--port", str(busy_port)], capsys, f"port {busy_port}", "in use", "--port"
+    )
+    assert not (tmp_path / "autojoin.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--port", "70000"], ("--port 70000", "out of range", "1 to 65535")),
+        (["--port", "0"], ("--port 0", "out of range")),
+        (["--host", "192.0.2.1"], ("--host 192.0.2.1", "not an address of this machine")),
+        (["--host", "no such host!"], ("--host no such host!", "127.0.0.1", "0.0.0.0")),
+        (["--metrics-port", "8000"], ("--metrics-port", "differ from --port")),
+    ],
+)
+def test_serve_with_a_host_or_port_it_cannot_use_is_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    words: tuple[str, ...],
+) -> None:
+    ready_to_serve(tmp_path, monkeypatch)
+    fails_in_one_line(["serve", *argv], capsys, *words)
+    assert not (tmp_path / "autojoin.db").exists()
+
+
+def test_serve_with_a_taken_metrics_port_names_that_option(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    busy_port: int,
+) -> None:
+    ready_to_serve(tmp_path, monkeypatch)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    argv = ["serve", "--port", str(port), "--metrics-port", str(busy_port)]
+    fails_in_one_line(argv, capsys, "in use", "--metrics-port")
+
+
+def test_demo_keep_on_a_taken_port_fails_before_the_story(
+    capsys: pytest.CaptureFixture[str], busy_port: int
+) -> None:
+    status = main(["demo", "--keep", "--port", str(busy_port)])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out == "", "no story, no curl for a port we cannot serve"
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert f"port {busy_port}" in lines[0]
+    assert "--port" in lines[0]

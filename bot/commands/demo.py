@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 
+from bot.listen import LOOPBACK, bind
 from bot.logsafe import configure_logging
 
 
@@ -27,14 +28,18 @@ def register(sub: Any) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.sandbox.story import tell
 
+    # --keep serves on a port afterwards: take it now, so a busy port is said before the story
+    sock = bind(LOOPBACK, args.port) if args.keep else None
     configure_logging("ERROR")  # the story is the output; warnings would interleave with it
     tmp = Path(tempfile.mkdtemp(prefix="autojoin-demo-"))
     try:
         portal = anyio.run(tell, tmp, print)
-        if args.keep:
+        if sock is not None:
             from bot.sandbox.live import serve_live
 
-            serve_live(portal, tmp, args.port)
+            serve_live(portal, tmp, sock)
     finally:
+        if sock is not None:
+            sock.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
