@@ -22,6 +22,7 @@
     │   └── PortalWideError            pauses the whole queue, spends nothing
     ├── StoreError                     the database refused or lost a lease
     │   └── LeaseLost
+    ├── NothingDone                    exit 1: the command found nothing it was asked about
     └── UsageError                     exit 2 (bad command line)
 
 HTTP statuses and exit codes are read from the class attributes `http_status` and
@@ -196,6 +197,11 @@ class StoreError(AutojoinError):
 
 class LeaseLost(StoreError):
     """Another worker took over this job; the result must not be committed."""
+
+
+class NothingDone(AutojoinError):
+    """What the command was asked about does not exist (`retry` of a job that is not dead,
+    `explain` of an unknown user): succeeding on nothing must not look like success."""
 
 
 class UsageError(AutojoinError):

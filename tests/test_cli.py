@@ -403,11 +403,14 @@ async def test_retry_revives_named_dead_jobs_or_all_of_them(
         assert [j.id for j in store.jobs(("dead",))] == [second]
         revived = next(j for j in store.jobs(("pending",)) if j.id == first)
         assert (revived.attempts, revived.last_code) == (0, None)
-        code, out, _ = run(["retry", str(first)], capsys)
-        assert out.strip() == "0 job(s) queued again", "a pending job is not revived twice"
+        code, out, err = run(["retry", str(first)], capsys)
+        assert (code, out) == (1, ""), "a pending job is not revived twice, and that is no success"
+        assert f"no dead job with ID {first}" in err
         code, out, _ = run(["retry", "--dead"], capsys)
-        assert (code, out.strip()) == (0, "1 job(s) queued again")
+        assert (code, out.strip()) == (0, "1 dead job(s) queued again")
         assert store.jobs(("dead",)) == []
+        code, out, _ = run(["retry", "--dead"], capsys)
+        assert (code, out.strip()) == (0, "no dead jobs: nothing to queue again")
     finally:
         store.close()
     code, _, err = run(["retry"], capsys)

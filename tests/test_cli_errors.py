@@ -7,14 +7,18 @@ traceback, and each must name what to change.
 from __future__ import annotations
 
 import logging
-import socket
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
+from bot.sandbox import FakePortal
+from bot.sandbox.company import sample_company
+from bot.store import open_store
+from bot.store.schema import LATEST
 
 VALID = (
     "version: 1\ndefaults:\n  hide_history: false\nrules:\n"
@@ -220,3 +224,82 @@ def test_demo_keep_on_a_taken_port_fails_before_the_story(
     assert len(lines) == 1, err
     assert f"port {busy_port}" in lines[0]
     assert "--port" in lines[0]
+
+
+# -- the database: read-only commands never create one ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv", [["jobs"], ["history"], ["history", "--user", "4"], ["retry", "1"], ["prune"]]
+)
+def test_commands_over_the_database_never_create_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    fails_in_one_line(argv, capsys, "no database at autojoin.db", "AUTOJOIN_DATABASE_URL")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_explain_without_a_database_says_so_and_creates_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    portal = FakePortal(sample_company())
+    (tmp_path / "rules.yaml").write_text(VALID)
+    with portal.serve_in_thread() as base:
+        monkeypatch.setenv("B24_WEBHOOK_URL", portal.webhook_url(base))
+        status = main(["explain", "--user", "2"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert out.startswith("User 2 ")
+    assert "note: no database at autojoin.db" in err
+    assert not (tmp_path / "autojoin.db").exists()
+
+
+def test_explain_of_a_user_the_portal_does_not_know_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    portal = FakePortal(sample_company())
+    (tmp_path / "rules.yaml").write_text(VALID)
+    with portal.serve_in_thread() as base:
+        monkeypatch.setenv("B24_WEBHOOK_URL", portal.webhook_url(base))
+        fails_in_one_line(["explain", "--user", "999"], capsys, "user 999 does not exist")
+    assert capsys.readouterr().out == ""
+
+
+def test_retry_of_a_job_that_does_not_exist_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    open_store("sqlite:///autojoin.db").close()
+    fails_in_one_line(["retry", "12345"], capsys, "no dead job with ID 12345", "autojoin jobs")
+
+
+def test_a_database_in_a_directory_that_cannot_exist_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "data").write_text("a file where a directory should be")
+    monkeypatch.setenv("AUTOJOIN_DATABASE_URL", f"sqlite:///{tmp_path}/data/autojoin.db")
+    (tmp_path / "rules.yaml").write_text(VALID)
+    monkeypatch.setenv("B24_APP_TOKEN", "tok")
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    fails_in_one_line(
+        ["serve", "--no-worker", "--port", str(port)],
+        capsys,
+        "cannot create the SQLite database",
+        "AUTOJOIN_DATABASE_URL",
+    )
+
+
+def test_a_postgres_url_with_a_bad_parameter_is_one_line_naming_the_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTOJOIN_DATABASE_URL", "postgresql://127.0.0.1/test?sslmod=require")
+    fails_in_one_line(["jobs"], capsys, "sslmod", "?schema=name", "AUTOJOIN_DATABASE_URL")
+
+
+def test_migrations_log_what_they_did(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    with caplog.at_level(logging.INFO, logger="autojoin.store"):
+        open_store(f"sqlite:///{tmp_path / 'm.db'}").close()
+        open_store(f"sqlite:///{tmp_path / 'm.db'}").close()
+    said = [r.getMessage() for r in caplog.records if r.name == "autojoin.store"]
+    assert said == [f"database schema created (version {LATEST})"]

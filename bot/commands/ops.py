@@ -8,10 +8,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.errors import UsageError
+from bot.errors import NothingDone, UsageError
 from bot.jobs import DEAD, PENDING, RUNNING
 from bot.settings import Settings
-from bot.store import open_store
+from bot.store import open_existing_store
 from bot.worker import PAUSE_KEY
 
 DAY = 86_400.0
@@ -45,7 +45,7 @@ def when(ts: float | None) -> str:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    store = open_store(Settings.load().require_database_url())
+    store = open_existing_store(Settings.load().require_database_url())
     try:
         pause = store.get_state(PAUSE_KEY)
         if pause:
@@ -76,17 +76,30 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     if not args.ids and not args.dead:
         raise UsageError("name job IDs or use --dead")
-    store = open_store(Settings.load().require_database_url())
+    store = open_existing_store(Settings.load().require_database_url())
     try:
-        n = store.revive(None if args.dead else args.ids, time.time())
+        if args.dead:
+            n = store.revive(None, time.time())
+            print(f"{n} dead job(s) queued again" if n else "no dead jobs: nothing to queue again")
+            return 0
+        # one at a time, so the answer can name each ID that was not a dead job
+        missed = [i for i in dict.fromkeys(args.ids) if not store.revive([i], time.time())]
     finally:
         store.close()
-    print(f"{n} job(s) queued again")
+    revived = len(dict.fromkeys(args.ids)) - len(missed)
+    if revived:
+        print(f"{revived} job(s) queued again")
+    if missed:
+        listed = ", ".join(map(str, missed))
+        raise NothingDone(
+            f"no dead job with ID {listed} (no such job, or it is not dead); "
+            "`autojoin jobs` lists the dead ones"
+        )
     return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    store = open_store(Settings.load().require_database_url())
+    store = open_existing_store(Settings.load().require_database_url())
     try:
         rows = store.history(user_id=args.user, chat_id=args.chat, limit=args.n)
     finally:
@@ -113,7 +126,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
             "--events-days must outlive AUTOJOIN_MAX_EVENT_AGE, or a replay inside the "
             "window would be taken for a new event"
         )
-    store = open_store(settings.require_database_url())
+    store = open_existing_store(settings.require_database_url())
     try:
         counts = store.prune(
             now,

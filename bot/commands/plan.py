@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 
+from bot.errors import NothingDone
 from bot.logsafe import configure_logging
 from bot.reconcile.engine import full_plan
 from bot.reconcile.explain import explain_user, render_explanation
@@ -77,7 +78,7 @@ def _entry(args: argparse.Namespace) -> int:
 
 async def run_plan(args: argparse.Namespace, runtime: Runtime) -> int:
     ruleset = load_rules(args.rules or runtime.settings.rules_path)
-    async with open_session(runtime, ruleset) as session:
+    async with open_session(runtime, ruleset, read_only=True) as session:
         names = [rule.name for rule in ruleset.rules]
         ledger = await load_ledger(session.store, names, runtime.clock(), write=False)
         progress = Progress(runtime.err, "plan: reading the portal")
@@ -113,8 +114,16 @@ async def run_sync_command(args: argparse.Namespace, runtime: Runtime) -> int:
 
 async def run_explain(args: argparse.Namespace, runtime: Runtime) -> int:
     ruleset = load_rules(runtime.settings.rules_path)
-    async with open_session(runtime, ruleset) as session:
+    async with open_session(runtime, ruleset, read_only=True) as session:
         explanation = await explain_user(session.client, session.store, ruleset, args.user)
+    known = explanation.chats or explanation.jobs or explanation.history
+    if explanation.active is None and not known:  # a removed user with a past is still shown
+        raise NothingDone(
+            f"user {args.user} does not exist on the portal (user.get found no such ID); "
+            "`autojoin history` and the portal's staff list show the IDs"
+        )
+    if session.no_database:
+        runtime.warn(f"note: {session.no_database}")
     if args.format == "json":
         runtime.print(json.dumps(explanation.to_json(), ensure_ascii=False, indent=2))
     else:

@@ -18,11 +18,12 @@ from typing import TextIO
 import anyio
 import httpx
 
+from bot.errors import NoDatabase
 from bot.reload import RulesHolder
 from bot.rest import LeakyBucket, PortalClient
 from bot.rules import RuleSet
 from bot.settings import Settings
-from bot.store import open_store
+from bot.store import MEMORY_URL, open_existing_store, open_store
 from bot.store.aio import AsyncStore
 from bot.worker import Worker
 
@@ -62,6 +63,7 @@ class Session:
     runtime: Runtime
     store: AsyncStore
     worker: Worker
+    no_database: str = ""  # read-only session without a database: why (an empty one is used)
 
     @property
     def client(self) -> PortalClient:
@@ -73,14 +75,24 @@ class Session:
 
 
 @asynccontextmanager
-async def open_session(runtime: Runtime, ruleset: RuleSet) -> AsyncIterator[Session]:
+async def open_session(
+    runtime: Runtime, ruleset: RuleSet, *, read_only: bool = False
+) -> AsyncIterator[Session]:
+    """`read_only` (plan, explain): never create a database; with none, read an empty one
+    in memory (nothing applied, nothing queued) and say so in `Session.no_database`."""
     from bot.wiring import build_worker  # the composition root imports the executors
 
     settings = runtime.settings
     store = runtime.store
     owned = store is None
+    missing = ""
     if store is None:
-        store = AsyncStore(open_store(settings.database_url.reveal()))
+        url = settings.require_database_url()
+        try:
+            store = AsyncStore(open_existing_store(url) if read_only else open_store(url))
+        except NoDatabase as exc:
+            missing = str(exc)
+            store = AsyncStore(open_store(MEMORY_URL))
     try:
         worker, http = build_worker(
             settings,
@@ -91,7 +103,7 @@ async def open_session(runtime: Runtime, ruleset: RuleSet) -> AsyncIterator[Sess
             transport=runtime.transport,
         )
         try:
-            yield Session(runtime, store, worker)
+            yield Session(runtime, store, worker, missing)
         finally:
             await http.aclose()
     finally:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.errors import NothingDone
 from tests.harness import open_harness
 from tests.reconcile.kit import TtyInput, cli, members, write_rules
 from tests.reconcile.test_semantics import ENGINEERING, RULES, SALES, synced
@@ -177,11 +178,12 @@ async def test_explain_shows_pending_and_dead_work(tmp_path: Path) -> None:
             line.startswith("  job ") and "chat.add chat 108: dead [ACCESS_DENIED_EXTEND]" in line
             for line in run.out.splitlines()
         )
-        unknown = await cli(h, "explain", "--user", "999")
-        assert unknown.out.splitlines()[:2] == [
-            "User 999 (unknown to the portal)",
-            "Departments: none",
-        ]
+        with pytest.raises(NothingDone, match="user 999 does not exist on the portal"):
+            await cli(h, "explain", "--user", "999")
+        h.portal.state.users.pop(8)  # gone from the portal, but the queue remembers them
+        gone = await cli(h, "explain", "--user", "8")
+        assert gone.code == 0
+        assert gone.out.splitlines()[0] == "User 8 (unknown to the portal)"
 
 
 async def test_sync_refuses_a_mass_removal_unless_allowed(tmp_path: Path) -> None:
