@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot.commands import botreg, check, demo, ops, plan, run, schema
-from bot.errors import AutojoinError, RulesError
+from bot.errors import AutojoinError, PortalError, RulesError
 from bot.logsafe import SECRETS
+from bot.rest.errors import advice
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RulesError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        return exc.exit_code
+    except PortalError as exc:  # the same hint /healthz gives, on the same line
+        print(f"autojoin: {SECRETS.mask(f'{exc}; {advice(exc)}')}", file=sys.stderr)
         return exc.exit_code
     except AutojoinError as exc:
         print(f"autojoin: {SECRETS.mask(str(exc))}", file=sys.stderr)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli import build_parser, main
 from bot.sandbox import FakePortal
 from bot.sandbox.company import sample_company
 from bot.store import open_store
@@ -303,3 +303,74 @@ def test_migrations_log_what_they_did(caplog: pytest.LogCaptureFixture, tmp_path
         open_store(f"sqlite:///{tmp_path / 'm.db'}").close()
     said = [r.getMessage() for r in caplog.records if r.name == "autojoin.store"]
     assert said == [f"database schema created (version {LATEST})"]
+
+
+# -- the portal: which host, what to do, and progress while retrying ----------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_unreachable_portal_is_one_line_naming_the_host_and_the_fix(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = closed_port()
+    monkeypatch.setenv("B24_WEBHOOK_URL", f"http://127.0.0.1:{port}/rest/1/hooksecret/")
+    line = fails_in_one_line(
+        ["departments"], capsys, f"127.0.0.1:{port}", "NETWORK_ERROR", "B24_WEBHOOK_URL"
+    )
+    assert "hooksecret" not in line
+    assert "retried automatically" not in line, "a command that gave up does not retry"
+
+
+def test_a_rest_error_gets_the_same_hint_as_healthz(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    portal = FakePortal(sample_company())
+    portal.revoke_webhook()
+    with portal.serve_in_thread() as base:
+        monkeypatch.setenv("B24_WEBHOOK_URL", portal.webhook_url(base))
+        fails_in_one_line(["departments"], capsys, "INVALID_CREDENTIALS", "update B24_WEBHOOK_URL")
+
+
+@pytest.mark.anyio
+async def test_plan_against_an_unreachable_portal_shows_progress_while_retrying(
+    tmp_path: Path,
+) -> None:
+    """Between the tries the operator sees which host failed and when the next try is."""
+    import io
+
+    import httpx
+
+    from bot.commands.plan import run_plan
+    from bot.errors import PortalRetryable
+    from bot.reconcile.session import Runtime
+    from bot.settings import Settings
+    from tests.fakes import FakeClock
+
+    (tmp_path / "rules.yaml").write_text(VALID)
+    port = closed_port()
+    settings = Settings.load(
+        {
+            "B24_WEBHOOK_URL": f"http://127.0.0.1:{port}/rest/1/code/",
+            "AUTOJOIN_RULES": str(tmp_path / "rules.yaml"),
+            "AUTOJOIN_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}",
+        },
+        env_file=tmp_path / "absent",
+    )
+    clock = FakeClock()
+    err = io.StringIO()
+    runtime = Runtime(
+        settings, clock=clock, sleep=clock.sleep, transport=httpx.AsyncHTTPTransport(), err=err
+    )
+    args = build_parser().parse_args(["plan"])
+    with pytest.raises(PortalRetryable):
+        await run_plan(args, runtime)
+    notes = [line for line in err.getvalue().splitlines() if "retry" in line]
+    assert len(notes) == 4, err.getvalue()
+    assert all(f"127.0.0.1:{port}" in line for line in notes)
+    assert notes[0].endswith("retry 1 of 4 in 1 s")
+    assert not (tmp_path / "p.db").exists(), "plan creates no database"

@@ -83,7 +83,10 @@ async def run_plan(args: argparse.Namespace, runtime: Runtime) -> int:
         ledger = await load_ledger(session.store, names, runtime.clock(), write=False)
         progress = Progress(runtime.err, "plan: reading the portal")
         plan, _, _ = await full_plan(
-            Reader(session.client, progress), ruleset, ledger, webhook_user=session.webhook_user
+            Reader(session.client, progress, progress.note),
+            ruleset,
+            ledger,
+            webhook_user=session.webhook_user,
         )
         progress.finish()
     for problem in plan.problems:
@@ -115,7 +118,10 @@ async def run_sync_command(args: argparse.Namespace, runtime: Runtime) -> int:
 async def run_explain(args: argparse.Namespace, runtime: Runtime) -> int:
     ruleset = load_rules(runtime.settings.rules_path)
     async with open_session(runtime, ruleset, read_only=True) as session:
-        explanation = await explain_user(session.client, session.store, ruleset, args.user)
+        progress = Progress(runtime.err, "explain: reading the portal")
+        explanation = await explain_user(
+            session.client, session.store, ruleset, args.user, notice=progress.note
+        )
     known = explanation.chats or explanation.jobs or explanation.history
     if explanation.active is None and not known:  # a removed user with a past is still shown
         raise NothingDone(

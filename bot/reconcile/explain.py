@@ -18,7 +18,7 @@ from bot.reconcile.engine import members_call, parse_members, people_of
 from bot.reconcile.ledger import Ledger, load_ledger
 from bot.reconcile.model import Person, Plan, Snapshot
 from bot.reconcile.planner import plan_changes
-from bot.reconcile.reader import Reader
+from bot.reconcile.reader import Notice, Reader
 from bot.rest import PortalClient
 from bot.rules import CompiledRules, RuleSet
 from bot.store.aio import AsyncStore
@@ -234,13 +234,14 @@ async def explain_user(
     *,
     tree: DepartmentTree | None = None,
     history: int = 20,
+    notice: Notice | None = None,
 ) -> Explanation:
     """Gather everything `build_explanation` needs for one person and build it.
 
     Pass a cached `tree` (the worker's `DepartmentDirectory`) to skip reading it: then it
     takes two requests, the user and the member lists of the chats that concern them.
     """
-    reader = Reader(client)
+    reader = Reader(client, notice=notice)
     user_call = ("user", "user.get", {"FILTER": {"ID": user_id}})
     lists: list[tuple[str, str, dict[str, Any]]] = []
     if tree is None:

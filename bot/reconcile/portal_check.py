@@ -17,7 +17,8 @@ from typing import Any, Final
 
 from bot.departments import DepartmentTree
 from bot.errors import Problem
-from bot.reconcile.reader import Reader, ReadResult
+from bot.reconcile.progress import Progress
+from bot.reconcile.reader import Notice, Reader, ReadResult
 from bot.reconcile.session import Runtime, open_client
 from bot.rest import PortalClient
 from bot.rules import CompiledRules, RuleSet
@@ -71,11 +72,13 @@ def chat_issues(chat: int, result: ReadResult) -> tuple[str | None, str | None]:
     return add, delete
 
 
-async def portal_problems(client: PortalClient, ruleset: RuleSet) -> tuple[list[Problem], int]:
+async def portal_problems(
+    client: PortalClient, ruleset: RuleSet, notice: Notice | None = None
+) -> tuple[list[Problem], int]:
     """Every problem the portal shows with these rules, and the requests it took."""
     rules = [r for r in ruleset.rules if r.enabled]
     chats = sorted({c for r in rules for c in r.chats})
-    reader = Reader(client)
+    reader = Reader(client, notice=notice)
     calls = [(f"c{c}", "im.dialog.get", {"DIALOG_ID": f"chat{c}"}) for c in chats]
     result = await reader.read([("departments", "department.get", {})], calls)
     tree = DepartmentTree.from_rows(r for r in result.lists["departments"] if isinstance(r, dict))
@@ -96,7 +99,8 @@ async def portal_problems(client: PortalClient, ruleset: RuleSet) -> tuple[list[
 async def run_check(runtime: Runtime, ruleset: RuleSet) -> int:
     """Print each portal problem as `file:line:col: message`; exit 1 if there is an error."""
     async with open_client(runtime) as client:
-        problems, requests = await portal_problems(client, ruleset)
+        note = Progress(runtime.err, "check --portal").note
+        problems, requests = await portal_problems(client, ruleset, note)
     for problem in problems:
         runtime.print(str(problem))
     errors = sum(1 for p in problems if p.severity == "error")

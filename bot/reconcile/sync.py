@@ -53,7 +53,7 @@ async def run_sync(
     names = [rule.name for rule in ruleset.rules]
     ledger = await load_ledger(store, names, clock(), write=True)
     progress = Progress(runtime.err, "sync: reading the portal")
-    reader = Reader(session.client, progress)
+    reader = Reader(session.client, progress, progress.note)
     plan, snapshot, compiled = await full_plan(
         reader, ruleset, ledger, webhook_user=session.webhook_user
     )
