@@ -80,7 +80,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     try:
         if args.dead:
             n = store.revive(None, time.time())
-            print(f"{n} dead job(s) queued again" if n else "no dead jobs: nothing to queue again")
+            print(f"{n} job(s) queued again" if n else "no dead jobs: nothing to queue again")
             return 0
         # one at a time, so the answer can name each ID that was not a dead job
         missed = [i for i in dict.fromkeys(args.ids) if not store.revive([i], time.time())]

@@ -15,6 +15,7 @@ import anyio
 
 from bot.errors import NothingDone
 from bot.logsafe import configure_logging
+from bot.reconcile.chats import name_plan_chats
 from bot.reconcile.engine import full_plan
 from bot.reconcile.explain import explain_user, render_explanation
 from bot.reconcile.ledger import load_ledger
@@ -81,13 +82,10 @@ async def run_plan(args: argparse.Namespace, runtime: Runtime) -> int:
     async with open_session(runtime, ruleset, read_only=True) as session:
         names = [rule.name for rule in ruleset.rules]
         ledger = await load_ledger(session.store, names, runtime.clock(), write=False)
-        progress = Progress(runtime.err, "plan: reading the portal")
-        plan, _, _ = await full_plan(
-            Reader(session.client, progress, progress.note),
-            ruleset,
-            ledger,
-            webhook_user=session.webhook_user,
-        )
+        progress = Progress(runtime.err, "plan: reading the portal", unit="reads")
+        reader = Reader(session.client, progress, progress.note)
+        plan, _, _ = await full_plan(reader, ruleset, ledger, webhook_user=session.webhook_user)
+        await name_plan_chats(Reader(session.client, notice=progress.note), plan)
         progress.finish()
     for problem in plan.problems:
         runtime.warn(str(problem))

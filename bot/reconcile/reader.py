@@ -57,7 +57,8 @@ class Reader:
         self.client = client
         self.report = report
         self.notice = notice
-        self.requests = 0
+        self.requests = 0  # HTTP requests to the portal (batches, retries included)
+        self.reads = 0  # REST commands inside them
         self._done = 0
         self._known = 0
 
@@ -126,6 +127,7 @@ class Reader:
             merged.errors.update(reply.errors)
             merged.total.update(reply.total)
             self._done += len(chunk)
+            self.reads += len(chunk)
             if self.report is not None:
                 self.report(self._done, self._known)
         return merged
