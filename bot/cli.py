@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.commands import botreg, check, demo, ops, plan, run, schema
+from bot.commands import botreg, chats, check, demo, ops, plan, run, schema
 from bot.errors import AutojoinError, PortalError, RulesError
 from bot.logsafe import SECRETS
 from bot.rest.errors import advice
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.register(sub)
     check.register(sub)
+    chats.register(sub)
     plan.register(sub)
     ops.register(sub)
     demo.register(sub)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.errors import NothingDone, UsageError
+import anyio
+
+from bot.errors import NothingDone, PortalError, SettingsError, UsageError
 from bot.jobs import DEAD, PENDING, RUNNING
+from bot.logsafe import SECRETS
+from bot.reconcile.chats import titles_once
+from bot.reconcile.session import Runtime, open_client
 from bot.settings import Settings
 from bot.store import open_existing_store
 from bot.worker import PAUSE_KEY
@@ -99,11 +105,16 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    store = open_existing_store(Settings.load().require_database_url())
+    settings = Settings.load()
+    store = open_existing_store(settings.require_database_url())
     try:
         rows = store.history(user_id=args.user, chat_id=args.chat, limit=args.n)
     finally:
         store.close()
+    if not rows:
+        print("no audit entries" + (" match these filters" if args.user or args.chat else " yet"))
+        return 0
+    titles = chat_titles(settings, {row.chat_id for row in rows})
     print(f"{'TIME (UTC)':<19}  {'OUTCOME':<14} {'CHAT':>6} {'USER':>6} HIST  RULE / DETAIL")
     for row in rows:
         hist = "hide" if row.hide_history else "show"
@@ -111,8 +122,25 @@ def cmd_history(args: argparse.Namespace) -> int:
         if row.code:
             detail += f" [{row.code}]"
         cells = f"{row.outcome:<14} {row.chat_id:>6} {row.user_id:>6} {hist}"
-        print(f"{when(row.at):<19}  {cells}  {detail}")
+        title = f"  “{titles[row.chat_id]}”" if row.chat_id in titles else ""
+        print(f"{when(row.at):<19}  {cells}  {detail}{title}")
     return 0
+
+
+def chat_titles(settings: Settings, chats: set[int]) -> dict[int, str]:
+    """Titles from the portal when a webhook is set; history works without them (one try)."""
+    if settings.webhook_url is None:
+        return {}
+
+    async def read() -> dict[int, str]:
+        async with open_client(Runtime(settings)) as client:
+            return await titles_once(client, chats)
+
+    try:
+        return anyio.run(read)
+    except (PortalError, SettingsError) as exc:
+        print(f"note: chat titles unavailable ({SECRETS.mask(str(exc))})", file=sys.stderr)
+        return {}
 
 
 def cmd_prune(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ cannot see look the same to the portal (ACCESS_ERROR), and say so.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -16,6 +17,7 @@ from typing import Any, Final
 from bot.errors import PortalError
 from bot.reconcile.model import Plan
 from bot.reconcile.reader import Command, Reader, ReadResult
+from bot.rest import PortalClient
 
 ROLE_RANK: Final = {"none": 0, "member": 1, "manager": 2, "owner": 3}
 
@@ -128,3 +130,46 @@ async def name_plan_chats(reader: Reader, plan: Plan) -> None:
     before = reader.requests
     plan.cards.update(await read_cards(reader, shown))
     plan.card_requests += reader.requests - before
+
+
+RECENT_PAGE: Final = 200  # im.recent.list's largest LIMIT
+MAX_PAGES: Final = 100
+
+
+async def list_chats(client: PortalClient) -> list[ChatCard]:
+    """The group chats the webhook user is in, from `im.recent.list`, by ID.
+
+    Bitrix24 has no "all chats" method: this is the webhook user's own chat list (a chat it
+    is not in cannot be a rule's target anyway). Pages may overlap (docs), so IDs are merged.
+    """
+    cards: dict[int, ChatCard] = {}
+    params = {"SKIP_DIALOG": "Y", "SKIP_OPENLINES": "Y", "LIMIT": RECENT_PAGE}
+    for page in range(MAX_PAGES):
+        reply = await client.call("im.recent.list", {**params, "OFFSET": page * RECENT_PAGE})
+        result = reply.result if isinstance(reply.result, Mapping) else {}
+        items = result.get("items")
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, Mapping) or item.get("type") != "chat":
+                continue
+            raw = item.get("chat")
+            chat_id = item.get("chat_id") or (raw.get("id") if isinstance(raw, Mapping) else None)
+            if isinstance(chat_id, int | str) and str(chat_id).isdigit():
+                card = card_from(int(chat_id), raw)
+                if not card.title:
+                    card = dataclasses.replace(card, title=str(item.get("title") or ""))
+                cards[int(chat_id)] = card
+        if not result.get("hasMore"):
+            break
+    return [cards[c] for c in sorted(cards)]
+
+
+async def titles_once(client: PortalClient, chats: Iterable[int]) -> dict[int, str]:
+    """Titles for a report that works without them (`history`): one try, no retries."""
+    wanted = sorted(set(chats))
+    titles: dict[int, str] = {}
+    for start in range(0, len(wanted), 50):
+        chunk = wanted[start : start + 50]
+        reply = await client.batch({key: (m, p) for key, m, p in map(dialog_call, chunk)})
+        result = ReadResult(calls=reply.result, errors=reply.errors)
+        titles |= {c: card.title for c, card in cards_from(result, chunk).items() if card.title}
+    return titles

@@ -7,6 +7,7 @@ do. `explain_user` gathers the inputs in two or three requests; `render_explanat
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from typing import Any
 
 from bot.departments import DepartmentTree
 from bot.jobs import DEAD, PENDING, RUNNING, AuditEntry, Job
+from bot.reconcile.chats import cards_from, dialog_call
 from bot.reconcile.engine import members_call, parse_members, people_of
 from bot.reconcile.ledger import Ledger, load_ledger
 from bot.reconcile.model import Person, Plan, Snapshot
@@ -47,6 +49,7 @@ class ChatLine:
     status: str
     ledger: tuple[str, ...]
     state: str  # one of STATES: `status` for programs (the bot words it per language)
+    title: str = ""  # as the portal names the chat; empty when its card could not be read
 
 
 STATES = ("unreadable", "will_add", "kept_out", "will_remove", "member", "kept", "outside")
@@ -91,8 +94,10 @@ def build_explanation(
     history: Sequence[AuditEntry],
     *,
     webhook_user: int,
+    titles: Mapping[int, str] | None = None,
 ) -> Explanation:
     departments = person.departments if person else ()
+    titles = titles or {}
     grants = compiled.grants_for_departments(departments) if person and person.active else []
     by_rule: dict[str, tuple[list[int], list[str]]] = {}
     for grant in grants:
@@ -121,7 +126,8 @@ def build_explanation(
         member = None if chat not in members else user_id in members[chat]
         state, status = _status(chat, user_id, member, granted, plan, unreadable)
         book = _ledger(ledger, chat, user_id)
-        lines.append(ChatLine(chat, granted.get(chat, ()), member, status, book, state))
+        line = ChatLine(chat, granted.get(chat, ()), member, status, book, state)
+        lines.append(dataclasses.replace(line, title=titles.get(chat, "")))
     return Explanation(
         user_id,
         person.name if person else "",
@@ -193,14 +199,20 @@ def _job(job: Job) -> JobLine:
     )
 
 
+def _named(chat: int, titles: Mapping[int, str]) -> str:
+    title = titles.get(chat)
+    return f"{chat} “{title}”" if title else str(chat)
+
+
 def render_explanation(e: Explanation) -> list[str]:
+    titles = {c.chat_id: c.title for c in e.chats if c.title}
     state = {True: "active", False: "not active", None: "unknown to the portal"}[e.active]
     lines = [f"User {e.user_id} {e.name} ({state})".replace("  ", " ")]
     lines.append("Departments:" if e.departments else "Departments: none")
     lines += [f"  {d.path}   [{' ← '.join(d.chain)}]" for d in e.departments]
     lines.append("Rules that match:" if e.rules else "Rules that match: none")
     for r in e.rules:
-        chats = ", ".join(map(str, r.chats))
+        chats = ", ".join(_named(c, titles) for c in r.chats)
         lines.append(f"  {r.name} ({r.mode}) → chat {chats}: {'; '.join(r.reasons)}")
     if e.keyword_rules:
         offered = ", ".join(
@@ -211,7 +223,7 @@ def render_explanation(e: Explanation) -> list[str]:
     for c in e.chats:
         extra = f"  [{', '.join(c.rules)}]" if c.rules else ""
         book = f"  ledger: {'; '.join(c.ledger)}" if c.ledger else ""
-        lines.append(f"  chat {c.chat_id}: {c.status}{extra}{book}")
+        lines.append(f"  chat {_named(c.chat_id, titles)}: {c.status}{extra}{book}")
     if e.jobs:
         lines.append("Queued or failed work:")
         for j in e.jobs:
@@ -222,7 +234,8 @@ def render_explanation(e: Explanation) -> list[str]:
         for h in e.history:
             when = datetime.fromtimestamp(h.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
             code = f" [{h.code}]" if h.code else ""
-            lines.append(f"  {when}  {h.outcome:<14} chat {h.chat_id} ({h.rule or '-'}){code}")
+            chat = _named(h.chat_id, titles)
+            lines.append(f"  {when}  {h.outcome:<14} chat {chat} ({h.rule or '-'}){code}")
     return lines
 
 
@@ -266,8 +279,11 @@ async def explain_user(
     chats = {g.chat_id for g in compiled.grants_for_departments(departments)}
     chats |= ledger.chats_of(user_id)
     chats |= {int(j.payload["chat_id"]) for j in jobs if "chat_id" in j.payload}
-    read = await reader.read([], [members_call(c) for c in sorted(chats)])
+    # the chats' cards ride in the same batch as their member lists, for their titles
+    calls = [members_call(c) for c in sorted(chats)] + [dialog_call(c) for c in sorted(chats)]
+    read = await reader.read([], calls)
     members, unreadable = parse_members(read, sorted(chats), client.webhook.user_id)
+    titles = {c: card.title for c, card in cards_from(read, sorted(chats)).items() if card.title}
     entries = await store.history(user_id=user_id, limit=history)
     return build_explanation(
         user_id,
@@ -280,4 +296,5 @@ async def explain_user(
         jobs,
         entries,
         webhook_user=client.webhook.user_id,
+        titles=titles,
     )

@@ -200,14 +200,14 @@ async def test_explain_tells_why(tmp_path: Path) -> None:
             "  Example Corp / Sales / Sales EMEA / Sales DACH   "
             "[Sales DACH (4) ← Sales EMEA (3) ← Sales (2) ← Example Corp (1)]",
             "Rules that match:",
-            "  sales (join_once) → chat 101: department Sales DACH (4) is under Sales (2), "
-            "named in rule sales",
-            "  sales-emea (join_once) → chat 102: department Sales DACH (4) is under Sales (2), "
-            "named in rule sales-emea",
+            "  sales (join_once) → chat 101 “Sales all-hands”: department Sales DACH (4) is "
+            "under Sales (2), named in rule sales",
+            "  sales-emea (join_once) → chat 102 “EMEA deals”: department Sales DACH (4) is "
+            "under Sales (2), named in rule sales-emea",
             "Chats:",
-            "  chat 101: not a member: left on their own, not added again (join_once)  [sales]"
-            "  ledger: added by sales",
-            "  chat 102: member  [sales-emea]  ledger: added by sales-emea",
+            "  chat 101 “Sales all-hands”: not a member: left on their own, not added again "
+            "(join_once)  [sales]  ledger: added by sales",
+            "  chat 102 “EMEA deals”: member  [sales-emea]  ledger: added by sales-emea",
             "Recent history:",
             *[line for line in run.out.splitlines() if "  added  " in line],
         ]
@@ -222,7 +222,7 @@ async def test_explain_shows_pending_and_dead_work(tmp_path: Path) -> None:
     async with open_harness(tmp_path) as h:
         await cli(h, "sync", "--yes")
         run = await cli(h, "explain", "--user", "8")
-        assert "  chat 108: not a member: the next sync adds them  [leads]" in run.out
+        assert "  chat 108 “Team leads”: not a member: the next sync adds them  [leads]" in run.out
         assert any(
             line.startswith("  job ") and "chat.add chat 108: dead [ACCESS_DENIED_EXTEND]" in line
             for line in run.out.splitlines()
