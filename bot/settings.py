@@ -238,5 +238,7 @@ class Settings:
 
 def _refuse_rules(path: Path, problem: str) -> NoReturn:
     raise SettingsError(
-        "AUTOJOIN_RULES", f"{path} {problem}; point AUTOJOIN_RULES at your rules file"
+        "AUTOJOIN_RULES",
+        f"{path} {problem}; point AUTOJOIN_RULES at your rules file (in a container, mount "
+        "the directory that holds it: the image carries no rules)",
     )
