@@ -374,3 +374,57 @@ async def test_plan_against_an_unreachable_portal_shows_progress_while_retrying(
     assert all(f"127.0.0.1:{port}" in line for line in notes)
     assert notes[0].endswith("retry 1 of 4 in 1 s")
     assert not (tmp_path / "p.db").exists(), "plan creates no database"
+
+
+# -- check -------------------------------------------------------------------------------
+
+
+def test_check_explains_a_quoted_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "rules.yaml").write_text(VALID.replace("version: 1", 'version: "1"'))
+    assert main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "rules.yaml:1:10: version: expected 1, got the string '1'; write it without quotes" in (
+        out
+    )
+
+
+def test_check_portal_says_ok_only_after_the_portal_and_not_when_it_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "rules.yaml").write_text(VALID)
+    portal = FakePortal(sample_company())
+    with portal.serve_in_thread() as base:
+        monkeypatch.setenv("B24_WEBHOOK_URL", portal.webhook_url(base))
+        assert main(["check", "--portal"]) == 0
+        good = capsys.readouterr().out.splitlines()
+        assert [line for line in good if "OK" in line] == [good[-1]]
+        assert ": portal: OK: " in good[-1]
+        portal.revoke_webhook()
+        status = main(["check", "--portal"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "OK" not in captured.out, "the file was fine, but the check as a whole was not"
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert "INVALID_CREDENTIALS" in lines[0]
+    assert "Traceback" not in captured.err
+
+
+def test_check_portal_without_a_webhook_prints_nothing_half_done(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "rules.yaml").write_text(VALID)
+    fails_in_one_line(["check", "--portal"], capsys, "B24_WEBHOOK_URL")
+    assert capsys.readouterr().out == ""
+
+
+def test_demo_hints_name_the_autojoin_this_shell_can_run(tmp_path: Path) -> None:
+    from bot.sandbox.live import invoked_as
+
+    fake = tmp_path / ".venv" / "bin" / "autojoin"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\n")
+    assert invoked_as(".venv/bin/autojoin") == ".venv/bin/autojoin"  # not on PATH here
+    assert invoked_as("/usr/lib/python3/bot/__main__.py").endswith(" -m bot")
