@@ -49,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AutojoinError as exc:
         print(f"autojoin: {SECRETS.mask(str(exc))}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the machine refused (disk, permissions): its words, one line
+        print(f"autojoin: {SECRETS.mask(str(exc))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return code
