@@ -95,8 +95,8 @@ async def run_plan(args: argparse.Namespace, runtime: Runtime) -> int:
     else:
         for line in render_plan(plan, ruleset, limit=args.limit):
             runtime.print(line)
-    if plan.unreadable:
-        return 1
+    if plan.unreadable or any(p.severity == "error" for p in plan.problems):
+        return 1  # a disabled rule or an unreadable chat: the plan is not the whole story
     return CHANGES if args.detailed_exitcode and plan.changed else NO_CHANGES
 
 

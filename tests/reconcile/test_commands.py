@@ -250,3 +250,14 @@ async def test_sync_refuses_a_mass_removal_unless_allowed(tmp_path: Path) -> Non
         assert {8, 9} <= members(h, ENGINEERING)
         assert (await cli(h, "sync", "--yes", "--allow-removals", "2")).code == 0
         assert not {8, 9} & members(h, ENGINEERING)
+
+
+async def test_plan_with_a_rule_disabled_by_an_unknown_department_name_exits_1(
+    tmp_path: Path,
+) -> None:
+    write_rules(tmp_path / "rules.yaml", [{"name": "x", "departments": ["2"], "chats": [101]}])
+    async with open_harness(tmp_path) as h:
+        run = await cli(h, "plan")
+        assert run.code == 1, "the plan leaves a rule out: that is not success"
+        assert "no department is named '2'" in run.err
+        assert "Department ID 2 is Sales (2)" in run.err
