@@ -15,10 +15,10 @@ from typing import Any
 
 from bot.departments import DepartmentTree
 from bot.jobs import DEAD, PENDING, RUNNING, AuditEntry, Job
-from bot.reconcile.chats import cards_from, dialog_call
+from bot.reconcile.chats import ChatCard, cards_from, dialog_call
 from bot.reconcile.engine import members_call, parse_members, people_of
 from bot.reconcile.ledger import Ledger, load_ledger
-from bot.reconcile.model import Person, Plan, Snapshot
+from bot.reconcile.model import Person, Plan, Snapshot, unreadable_message
 from bot.reconcile.planner import plan_changes
 from bot.reconcile.reader import Notice, Reader
 from bot.rest import PortalClient
@@ -94,10 +94,10 @@ def build_explanation(
     history: Sequence[AuditEntry],
     *,
     webhook_user: int,
-    titles: Mapping[int, str] | None = None,
+    cards: Mapping[int, ChatCard] | None = None,
 ) -> Explanation:
     departments = person.departments if person else ()
-    titles = titles or {}
+    cards = cards or {}
     grants = compiled.grants_for_departments(departments) if person and person.active else []
     by_rule: dict[str, tuple[list[int], list[str]]] = {}
     for grant in grants:
@@ -125,9 +125,13 @@ def build_explanation(
     for chat in shown:
         member = None if chat not in members else user_id in members[chat]
         state, status = _status(chat, user_id, member, granted, plan, unreadable)
+        if state == "unreadable":  # the same diagnosis as plan and check --portal
+            why = unreadable_message(chat, unreadable.get(chat, ""), cards.get(chat))
+            status = f"member list unreadable: {why}"
         book = _ledger(ledger, chat, user_id)
         line = ChatLine(chat, granted.get(chat, ()), member, status, book, state)
-        lines.append(dataclasses.replace(line, title=titles.get(chat, "")))
+        card = cards.get(chat)
+        lines.append(dataclasses.replace(line, title=card.title if card else ""))
     return Explanation(
         user_id,
         person.name if person else "",
@@ -283,7 +287,7 @@ async def explain_user(
     calls = [members_call(c) for c in sorted(chats)] + [dialog_call(c) for c in sorted(chats)]
     read = await reader.read([], calls)
     members, unreadable = parse_members(read, sorted(chats), client.webhook.user_id)
-    titles = {c: card.title for c, card in cards_from(read, sorted(chats)).items() if card.title}
+    cards = cards_from(read, sorted(chats))
     entries = await store.history(user_id=user_id, limit=history)
     return build_explanation(
         user_id,
@@ -296,5 +300,5 @@ async def explain_user(
         jobs,
         entries,
         webhook_user=client.webhook.user_id,
-        titles=titles,
+        cards=cards,
     )
