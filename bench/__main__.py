@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench.config import Config
-from bench.report import markdown, text_table, verdict
+from bench.report import markdown, quick_summary, text_table, verdict
 from bench.stats import Section
 
 # modules bench/<name>.py
@@ -83,14 +83,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = Config(args.quick, Path(work), runs, BUDGET[mode])
             section = run_one(name, config)
         sections.append(section)
-        print(text_table(section), flush=True)
+        if not args.quick:  # a smoke run prints one summary at the end instead
+            print(text_table(section), flush=True)
         if section.error:
             print(section.error, file=sys.stderr, flush=True)
     command = shlex.join(["python", "-m", "bench", *(argv if argv is not None else sys.argv[1:])])
-    print("\n== targets")
-    for section in sections:
-        for target in section.targets:
-            print(f"  {target.name}: {target.goal}: {verdict(target)} ({target.detail})")
+    if args.quick:
+        print("\n".join(quick_summary(sections)))
+    else:
+        print("\n== targets")
+        for section in sections:
+            for target in section.targets:
+                print(f"  {target.name}: {target.goal}: {verdict(target)} ({target.detail})")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(markdown(sections, quick=args.quick, command=command))

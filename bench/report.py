@@ -94,6 +94,53 @@ def text_table(section: Section) -> str:
     return "\n".join(lines)
 
 
+# What each ratio's reference is, said once for the whole quick summary.
+LEGEND = (
+    (
+        "ceiling",
+        "a bare Starlette app that only parses the body: the fastest acknowledgement "
+        "this machine allows",
+    ),
+    ("limit", "the fewest requests, or the least portal time, that could land the same adds"),
+    ("naive", "one REST call per user per chat"),
+    ("alone", "the same valid events with no hostile traffic around them"),
+    ("cost ratio", "the cost of an evaluation with 10,000 rules over its cost with 10"),
+)
+MAX_RATIOS = 6  # per benchmark in the quick summary; the full table is in bench/results.md
+
+
+def quick_summary(sections: Sequence[Section]) -> list[str]:
+    """`--quick` is a smoke run: what ran and the ratios it saw, not a verdict.
+
+    At small sizes and one run a target may miss by noise alone, so no target is judged here;
+    a ratio that is 0 or could not be taken ("not applicable") is left out.
+    """
+    lines = [
+        "== bench --quick: a smoke run (small sizes, one run each). It fails only if a "
+        "benchmark crashes;",
+        "   targets are judged by the full run (`python -m bench`, which writes bench/results.md).",
+        "   Each ratio (×) is autojoin over a reference measured in the same run:",
+    ]
+    width = max(len(name) for name, _ in LEGEND)
+    lines += [f"     {name:<{width}}  {meaning}" for name, meaning in LEGEND]
+    for section in sections:
+        state = "CRASHED" if section.error else "ran"
+        lines.append(f"{section.name:<9} {state} in {section.seconds:.0f} s: {section.title}")
+        ratios = [
+            r
+            for r in section.rows
+            if r.unit == "×" and r.summary is not None and r.summary.max != 0
+        ]
+        for r in ratios[:MAX_RATIOS]:
+            assert r.summary is not None
+            lines.append(f"            {r.case}: {r.metric} = {fmt(r.summary.median)}×")
+        if len(ratios) > MAX_RATIOS:
+            lines.append(f"            … and {len(ratios) - MAX_RATIOS} more ratios")
+        if not ratios and not section.error:
+            lines.append(f"            {len(section.rows)} figures; no ratio at these sizes")
+    return lines
+
+
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 

@@ -11,9 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__, demo
-from bot.commands import botreg, check, ops, plan, run, schema
-from bot.errors import AutojoinError, RulesError
+from bot.commands import botreg, chats, check, ops, plan, run, schema
+from bot.errors import AutojoinError, PortalError, RulesError
 from bot.logsafe import SECRETS
+from bot.rest.errors import advice
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.register(sub)
     check.register(sub)
+    chats.register(sub)
     plan.register(sub)
     ops.register(sub)
     demo.register(sub)
@@ -41,9 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return exc.exit_code
+    except PortalError as exc:  # the same hint /healthz gives, on the same line
+        print(f"autojoin: {SECRETS.mask(f'{exc}; {advice(exc)}')}", file=sys.stderr)
+        return exc.exit_code
     except AutojoinError as exc:
         print(f"autojoin: {SECRETS.mask(str(exc))}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the machine refused (disk, permissions): its words, one line
+        print(f"autojoin: {SECRETS.mask(str(exc))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return code

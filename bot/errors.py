@@ -1,9 +1,12 @@
 """The one exception tree of autojoin.
 
     AutojoinError                      exit 1
-    ├── ConfigError                    exit 1 (a setting or rules file is wrong)
-    │   ├── SettingsError              names the variable
-    │   └── RulesError                 carries every `file:line:col: message`
+    ├── ConfigError                    exit 1 (a setting, a file or the host is wrong)
+    │   ├── SettingsError              names the variable (or every missing one, at once)
+    │   ├── EnvFileError               `.env:LINE: message`
+    │   ├── RulesError                 carries every `file:line:col: message`
+    │   ├── ListenError                `serve` cannot listen on its host and port
+    │   └── NoDatabase                 a read-only command found no database to read
     ├── EventError                     HTTP 400 (an inbound event was refused)
     │   ├── PayloadTooLarge            HTTP 413
     │   ├── UnsupportedMediaType       HTTP 415
@@ -19,6 +22,7 @@
     │   └── PortalWideError            pauses the whole queue, spends nothing
     ├── StoreError                     the database refused or lost a lease
     │   └── LeaseLost
+    ├── NothingDone                    exit 1: the command found nothing it was asked about
     └── UsageError                     exit 2 (bad command line)
 
 HTTP statuses and exit codes are read from the class attributes `http_status` and
@@ -44,12 +48,36 @@ class ConfigError(AutojoinError):
 
 
 class SettingsError(ConfigError):
-    """One environment setting is missing or invalid."""
+    """One environment setting is missing or invalid (`combine` reports several in one line)."""
 
     def __init__(self, variable: str, message: str) -> None:
         self.variable = variable
         self.message = message
         super().__init__(f"{variable}: {message}")
+
+    @classmethod
+    def combine(cls, errors: Sequence[SettingsError]) -> SettingsError:
+        """Every problem in one line, so a first start shows all that is missing at once."""
+        first, *rest = errors
+        joined = "; ".join([first.message, *(str(e) for e in rest)])
+        return cls(first.variable, joined)
+
+
+class EnvFileError(ConfigError):
+    """The `.env` file cannot be read; `line` is 1-based (its text is never shown: secrets)."""
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        self.path = path
+        self.line = line
+        super().__init__(f"{path}:{line}: {message}")
+
+
+class ListenError(ConfigError):
+    """`serve` (or `demo --keep`) cannot listen where it was told to."""
+
+
+class NoDatabase(ConfigError):
+    """A command that only reads the database found none (it never creates one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +197,11 @@ class StoreError(AutojoinError):
 
 class LeaseLost(StoreError):
     """Another worker took over this job; the result must not be committed."""
+
+
+class NothingDone(AutojoinError):
+    """What the command was asked about does not exist (`retry` of a job that is not dead,
+    `explain` of an unknown user): succeeding on nothing must not look like success."""
 
 
 class UsageError(AutojoinError):

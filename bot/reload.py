@@ -66,7 +66,7 @@ class RulesHolder:
             return False
         added, removed, edited = diff_rulesets(old, ruleset)
         self.current = ruleset
-        log.warning(
+        log.info(  # a wanted change, not a problem: warnings stay for what needs a look
             "rules reloaded (%s): added %s; removed %s; edited %s",
             ruleset.digest[:12],
             ", ".join(added) or "-",

@@ -1,8 +1,9 @@
 """Settings, read once from the environment and an optional `.env` file.
 
 Only this module reads the environment. Values are checked when a command needs them
-(`require_*`), so `check` and `demo` run without any Bitrix24 setting, while `serve`
-fails fast with one line naming the variable.
+(`require`, `require_*`), so `check` and `demo` run without any Bitrix24 setting, a worker
+never asks for the events token, and a first `serve` names everything missing at once, in
+one line.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
+from bot.envfile import read_env_file
 from bot.errors import SettingsError, StoreError
 from bot.logsafe import SECRETS
 from bot.rest.webhook import WebhookUrl
@@ -44,23 +46,6 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """Parse KEY=VALUE lines; comments, blanks and `export ` prefixes are allowed."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
 
 
 def _number(env: Mapping[str, str], name: str, default: T, cast: Callable[[str], T]) -> T:
@@ -118,8 +103,9 @@ class Settings:
         cls, environ: Mapping[str, str] | None = None, env_file: Path | None = None
     ) -> Settings:
         """Environment wins over `.env`; the file is optional."""
-        env = read_env_file(env_file if env_file is not None else Path(".env"))
-        env.update(os.environ if environ is None else environ)
+        outside = os.environ if environ is None else environ
+        env = read_env_file(env_file if env_file is not None else Path(".env"), outside)
+        env.update(outside)
         webhook = env.get("B24_WEBHOOK_URL", "").strip()
         client_id = env.get("B24_BOT_CLIENT_ID", "").strip()
         events_path = env.get("AUTOJOIN_EVENTS_PATH", "/events").strip() or "/events"
@@ -183,6 +169,42 @@ class Settings:
                 "window would look new",
             )
 
+    def require(
+        self,
+        *,
+        tokens: bool = False,
+        webhook: bool = False,
+        database: bool = False,
+        rules: bool = False,
+    ) -> None:
+        """Check everything a command needs before it starts; every problem in one error."""
+        checks: list[Callable[[], object]] = []
+        checks += [self.require_tokens] if tokens else []
+        checks += [self.require_webhook] if webhook else []
+        checks += [self.require_database_url] if database else []
+        checks += [self.require_rules_file] if rules else []
+        problems: list[SettingsError] = []
+        for check in checks:
+            try:
+                check()
+            except SettingsError as exc:
+                problems.append(exc)
+        if problems:
+            raise SettingsError.combine(problems)
+
+    def require_rules_file(self) -> Path:
+        """The rules file exists and is a file; its contents are the loader's business."""
+        path = self.rules_path
+        if path.is_dir():
+            _refuse_rules(
+                path, "is a directory, not a file (Docker makes one when a mounted file is missing)"
+            )
+        if not path.exists():
+            _refuse_rules(path, "not found")
+        if not os.access(path, os.R_OK):
+            _refuse_rules(path, "cannot be read by this user; check its owner and mode")
+        return path
+
     def require_webhook(self) -> WebhookUrl:
         if self.webhook_url is None:
             raise SettingsError("B24_WEBHOOK_URL", "not set (https://<portal>/rest/<user>/<code>/)")
@@ -202,6 +224,16 @@ class Settings:
         tokens = self.app_tokens + ((self.bot_client_id,) if self.bot_client_id else ())
         if not tokens:
             raise SettingsError(
-                "B24_APP_TOKEN", "not set: serve refuses events it cannot authenticate"
+                "B24_APP_TOKEN",
+                "not set: the outbound webhook's application token (serve refuses events it "
+                "cannot authenticate)",
             )
         return tokens
+
+
+def _refuse_rules(path: Path, problem: str) -> NoReturn:
+    raise SettingsError(
+        "AUTOJOIN_RULES",
+        f"{path} {problem}; point AUTOJOIN_RULES at your rules file (in a container, mount "
+        "the directory that holds it: the image carries no rules)",
+    )

@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from bot import retention, web
 from bot.actions import EXECUTORS
 from bot.departments import DepartmentDirectory
+from bot.errors import NoDatabase
 from bot.events import Verifier
 from bot.executor import WorkContext
 from bot.metrics import Metrics, metrics_endpoint
@@ -24,7 +25,7 @@ from bot.routing import Router
 from bot.rules import RuleSet, load_rules
 from bot.services import Services
 from bot.settings import Settings
-from bot.store import open_store
+from bot.store import MEMORY_URL, open_existing_store, open_store
 from bot.store.aio import AsyncStore
 from bot.worker import Worker, WorkerConfig
 
@@ -38,13 +39,15 @@ def build_services(
     transport: httpx.AsyncBaseTransport | None = None,
     run_worker: bool = True,
     worker_config: WorkerConfig | None = None,
+    accept_events: bool = True,
 ) -> Services:
     """Everything `serve` needs; `transport` lets tests and the demo aim at the fake portal.
 
     Settings and rules are checked before the database is opened: a misconfigured start
     fails with the variable's name and leaves nothing behind (no file, no connection)."""
     verifier = Verifier(
-        tokens=tuple(t.reveal() for t in settings.require_tokens()),
+        # a worker alone takes no events, so it needs no token (its verifier refuses all)
+        tokens=tuple(t.reveal() for t in settings.require_tokens()) if accept_events else (),
         member_id=settings.member_id,
         domain=settings.portal_domain,
         max_age=settings.max_event_age,
@@ -129,14 +132,24 @@ def create_app(services: Services, *, metrics_route: bool = True) -> Starlette:
 
 
 @asynccontextmanager
-async def open_session(runtime: Runtime, ruleset: RuleSet) -> AsyncIterator[Session]:
+async def open_session(
+    runtime: Runtime, ruleset: RuleSet, *, read_only: bool = False
+) -> AsyncIterator[Session]:
     """A worker wired like `serve`'s, for `plan` and `sync`; the store is the runtime's or
-    opened (and closed) here."""
+    opened (and closed) here. `read_only` (plan, explain): never create a database; with
+    none, read an empty one in memory (nothing applied, nothing queued) and say so in
+    `Session.no_database`."""
     settings = runtime.settings
     store = runtime.store
     owned = store is None
+    missing = ""
     if store is None:
-        store = AsyncStore(open_store(settings.database_url.reveal()))
+        url = settings.require_database_url()
+        try:
+            store = AsyncStore(open_existing_store(url) if read_only else open_store(url))
+        except NoDatabase as exc:
+            missing = str(exc)
+            store = AsyncStore(open_store(MEMORY_URL))
     try:
         worker, http = build_worker(
             settings,
@@ -148,7 +161,7 @@ async def open_session(runtime: Runtime, ruleset: RuleSet) -> AsyncIterator[Sess
             metrics=Metrics(()),
         )
         try:
-            yield Session(runtime, store, worker)
+            yield Session(runtime, store, worker, missing)
         finally:
             await http.aclose()
     finally:

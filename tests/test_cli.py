@@ -403,11 +403,14 @@ async def test_retry_revives_named_dead_jobs_or_all_of_them(
         assert [j.id for j in store.jobs(("dead",))] == [second]
         revived = next(j for j in store.jobs(("pending",)) if j.id == first)
         assert (revived.attempts, revived.last_code) == (0, None)
-        code, out, _ = run(["retry", str(first)], capsys)
-        assert out.strip() == "0 job(s) queued again", "a pending job is not revived twice"
+        code, out, err = run(["retry", str(first)], capsys)
+        assert (code, out) == (1, ""), "a pending job is not revived twice, and that is no success"
+        assert f"no dead job with ID {first}" in err
         code, out, _ = run(["retry", "--dead"], capsys)
         assert (code, out.strip()) == (0, "1 job(s) queued again")
         assert store.jobs(("dead",)) == []
+        code, out, _ = run(["retry", "--dead"], capsys)
+        assert (code, out.strip()) == (0, "no dead jobs: nothing to queue again")
     finally:
         store.close()
     code, _, err = run(["retry"], capsys)
@@ -501,9 +504,10 @@ def test_departments_without_a_webhook_names_the_variable(
     assert err.startswith("autojoin: B24_WEBHOOK_URL: ")
 
 
-def test_check_warns_when_rules_or_env_are_world_readable(
+def test_check_warns_when_env_is_world_readable_but_not_about_rules(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """rules.yaml holds no secret; .env holds the webhook code and tokens."""
     monkeypatch.chdir(tmp_path)
     rules = tmp_path / "rules.yaml"
     rules.write_text((REPO / "rules.yaml").read_text("utf-8"), "utf-8")
@@ -513,9 +517,11 @@ def test_check_warns_when_rules_or_env_are_world_readable(
     env.chmod(0o604)
     assert main(["check", str(rules)]) == 0
     out = capsys.readouterr().out
-    assert f"{rules}:1:1: warning: is world-readable (mode 644)" in out
-    assert ".env:1:1: warning: is world-readable (mode 604)" in out
-    rules.chmod(0o640)
+    assert str(rules) + ":1:1" not in out
+    assert (
+        ".env:1:1: warning: Every user of this machine can read .env, which holds the webhook "
+        "code and the tokens (mode 604); make it private with: chmod 600 .env"
+    ) in out
     env.chmod(0o600)
     assert main(["check", str(rules)]) == 0
-    assert "world-readable" not in capsys.readouterr().out
+    assert "can read" not in capsys.readouterr().out

@@ -61,11 +61,25 @@ class BotSetup:
         return f"BotSetup(code={self.code!r}, handler={self.handler!r})"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> BotSetup:
+    def from_settings(cls, settings: Settings, *, webhook: bool = False) -> BotSetup:
+        """Everything registration needs, every missing setting named in one error."""
+        problems: list[SettingsError] = []
+        if webhook:
+            try:
+                settings.require(webhook=True, database=True)
+            except SettingsError as exc:
+                problems.append(exc)
         if settings.bot_client_id is None:
-            raise SettingsError("B24_BOT_CLIENT_ID", "not set: pick a long random string")
+            problems.append(
+                SettingsError("B24_BOT_CLIENT_ID", "not set: pick a long random string")
+            )
         if not settings.public_url.startswith(("https://", "http://")):
-            raise SettingsError("AUTOJOIN_PUBLIC_URL", "not set: the https:// address of autojoin")
+            problems.append(
+                SettingsError("AUTOJOIN_PUBLIC_URL", "not set: the https:// address of autojoin")
+            )
+        if problems:
+            raise SettingsError.combine(problems)
+        assert settings.bot_client_id is not None
         return cls(
             settings.bot_code,
             settings.bot_name,
@@ -193,7 +207,7 @@ def register(sub: Any) -> None:
 
 def cmd_register(args: argparse.Namespace) -> int:
     settings = Settings.load()
-    setup = BotSetup.from_settings(settings)
+    setup = BotSetup.from_settings(settings, webhook=True)
     done = anyio.run(_with_portal, settings, register_bot, setup)
     verb = "registered" if done.created else "updated"
     print(f"{verb} bot {setup.code!r} (id {done.bot_id}); events go to {setup.handler}")
@@ -209,7 +223,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 def cmd_unregister(args: argparse.Namespace) -> int:
     settings = Settings.load()
-    setup = BotSetup.from_settings(settings)
+    setup = BotSetup.from_settings(settings, webhook=True)
     bot_id = anyio.run(_with_portal, settings, unregister_bot, setup)
     if bot_id is None:
         print(f"no bot with code {setup.code!r} on the portal; stored ids cleared")
@@ -220,7 +234,7 @@ def cmd_unregister(args: argparse.Namespace) -> int:
 
 async def _with_portal(settings: Settings, action: Action[T], setup: BotSetup) -> T:
     webhook = settings.require_webhook()
-    store = AsyncStore(open_store(settings.database_url.reveal()))
+    store = AsyncStore(open_store(settings.require_database_url()))
     try:
         async with httpx.AsyncClient(timeout=10.0) as http:
             # The portal's request budget is shared with a running service, via the store.

@@ -34,9 +34,12 @@ def register(sub: Any) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    path = Path(args.path) if args.path else Settings.load().rules_path
+    settings = Settings.load() if args.portal or not args.path else None
+    if args.portal and settings is not None:
+        settings.require(webhook=True)  # before any output: nothing is half-checked
+    path = Path(args.path) if args.path else settings.rules_path if settings else Path()
     ruleset, problems = check_rules(path)
-    problems = problems + permission_warnings([path, Path(".env")])
+    problems = problems + secrets_warnings(Path(".env"))
     errors = [p for p in problems if p.severity == "error"]
     for problem in problems:
         print(problem)
@@ -49,36 +52,34 @@ def cmd_check(args: argparse.Namespace) -> int:
     enabled = sum(1 for rule in ruleset.rules if rule.enabled)
     chats = len({chat for rule in ruleset.rules for chat in rule.chats})
     warnings = len(problems) - len(errors)
-    print(
-        f"{path}: OK: {len(ruleset.rules)} rules ({enabled} enabled; "
+    summary = (
+        f"{len(ruleset.rules)} rules ({enabled} enabled; "
         f"{kinds['departments']} department, {kinds['keywords']} keyword) "
         f"into {chats} chats, {warnings} warning(s)"
     )
-    if args.portal:
-        code: int = anyio.run(run_check, Runtime(Settings.load()), ruleset)
+    if not args.portal:
+        print(f"{path}: OK: {summary}")
+    else:  # "OK" only once the portal has had its say too
+        print(f"{path}: {summary}; now checking against the portal")
+        assert settings is not None
+        code: int = anyio.run(run_check, Runtime(settings), ruleset)
         return code
     return 0
 
 
-def permission_warnings(paths: list[Path]) -> list[Problem]:
-    """Config that anyone on the host can read leaks the chat map (rules) or secrets (.env)."""
-    found: list[Problem] = []
-    for path in paths:
-        try:
-            mode = path.stat().st_mode
-        except OSError:
-            continue
-        if mode & stat.S_IROTH:
-            found.append(
-                Problem(
-                    str(path),
-                    1,
-                    1,
-                    f"is world-readable (mode {stat.S_IMODE(mode):o}); run: chmod o-rwx {path}",
-                    severity="warning",
-                )
-            )
-    return found
+def secrets_warnings(path: Path) -> list[Problem]:
+    """`.env` holds the webhook code and tokens; rules.yaml holds no secret, so it may be read."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return []
+    if not mode & stat.S_IROTH:
+        return []
+    message = (
+        f"Every user of this machine can read {path}, which holds the webhook code and the "
+        f"tokens (mode {stat.S_IMODE(mode):o}); make it private with: chmod 600 {path}"
+    )
+    return [Problem(str(path), 1, 1, message, severity="warning")]
 
 
 def render_tree(tree: DepartmentTree) -> list[str]:

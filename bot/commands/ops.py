@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.errors import UsageError
+import anyio
+
+from bot.errors import NothingDone, PortalError, SettingsError, UsageError
 from bot.jobs import DEAD, PENDING, RUNNING
+from bot.logsafe import SECRETS
+from bot.reconcile.chats import titles_once
+from bot.reconcile.session import Runtime, open_client
 from bot.settings import Settings
-from bot.store import open_store
+from bot.store import open_existing_store
 from bot.worker import PAUSE_KEY, PauseState
 
 DAY = 86_400.0
@@ -44,7 +50,7 @@ def when(ts: float | None) -> str:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    store = open_store(Settings.load().require_database_url())
+    store = open_existing_store(Settings.load().require_database_url())
     try:
         pause = PauseState.load(store.get_state(PAUSE_KEY))
         if pause is not None:
@@ -74,21 +80,39 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     if not args.ids and not args.dead:
         raise UsageError("name job IDs or use --dead")
-    store = open_store(Settings.load().require_database_url())
+    store = open_existing_store(Settings.load().require_database_url())
     try:
-        n = store.revive(None if args.dead else args.ids, time.time())
+        if args.dead:
+            n = store.revive(None, time.time())
+            print(f"{n} job(s) queued again" if n else "no dead jobs: nothing to queue again")
+            return 0
+        # one at a time, so the answer can name each ID that was not a dead job
+        missed = [i for i in dict.fromkeys(args.ids) if not store.revive([i], time.time())]
     finally:
         store.close()
-    print(f"{n} job(s) queued again")
+    revived = len(dict.fromkeys(args.ids)) - len(missed)
+    if revived:
+        print(f"{revived} job(s) queued again")
+    if missed:
+        listed = ", ".join(map(str, missed))
+        raise NothingDone(
+            f"no dead job with ID {listed} (no such job, or it is not dead); "
+            "`autojoin jobs` lists the dead ones"
+        )
     return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    store = open_store(Settings.load().require_database_url())
+    settings = Settings.load()
+    store = open_existing_store(settings.require_database_url())
     try:
         rows = store.history(user_id=args.user, chat_id=args.chat, limit=args.n)
     finally:
         store.close()
+    if not rows:
+        print("no audit entries" + (" match these filters" if args.user or args.chat else " yet"))
+        return 0
+    titles = chat_titles(settings, {row.chat_id for row in rows})
     print(f"{'TIME (UTC)':<19}  {'OUTCOME':<14} {'CHAT':>6} {'USER':>6} HIST  RULE / DETAIL")
     for row in rows:
         hist = "hide" if row.hide_history else "show"
@@ -96,8 +120,25 @@ def cmd_history(args: argparse.Namespace) -> int:
         if row.code:
             detail += f" [{row.code}]"
         cells = f"{row.outcome:<14} {row.chat_id:>6} {row.user_id:>6} {hist}"
-        print(f"{when(row.at):<19}  {cells}  {detail}")
+        title = f"  “{titles[row.chat_id]}”" if row.chat_id in titles else ""
+        print(f"{when(row.at):<19}  {cells}  {detail}{title}")
     return 0
+
+
+def chat_titles(settings: Settings, chats: set[int]) -> dict[int, str]:
+    """Titles from the portal when a webhook is set; history works without them (one try)."""
+    if settings.webhook_url is None:
+        return {}
+
+    async def read() -> dict[int, str]:
+        async with open_client(Runtime(settings)) as client:
+            return await titles_once(client, chats)
+
+    try:
+        return anyio.run(read)
+    except (PortalError, SettingsError) as exc:
+        print(f"note: chat titles unavailable ({SECRETS.mask(str(exc))})", file=sys.stderr)
+        return {}
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -111,7 +152,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
             "--events-days must outlive AUTOJOIN_MAX_EVENT_AGE, or a replay inside the "
             "window would be taken for a new event"
         )
-    store = open_store(settings.require_database_url())
+    store = open_existing_store(settings.require_database_url())
     try:
         counts = store.prune(
             now,

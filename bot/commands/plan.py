@@ -13,7 +13,9 @@ from typing import Any
 
 import anyio
 
+from bot.errors import NothingDone
 from bot.logsafe import configure_logging
+from bot.reconcile.chats import name_plan_chats
 from bot.reconcile.engine import full_plan
 from bot.reconcile.explain import explain_user, render_explanation
 from bot.reconcile.ledger import load_ledger
@@ -68,6 +70,8 @@ def _limit(parser: argparse.ArgumentParser) -> None:
 
 def _entry(args: argparse.Namespace) -> int:
     settings = Settings.load()
+    # `plan --rules FILE` reads that file instead; the loader names it if it is missing
+    settings.require(webhook=True, database=True, rules=getattr(args, "rules", None) is None)
     level = "DEBUG" if settings.log_level == "DEBUG" else "WARNING"
     configure_logging(level, settings.log_format)  # progress and results are the output
     code: int = anyio.run(args.run, args, Runtime(settings))
@@ -76,13 +80,13 @@ def _entry(args: argparse.Namespace) -> int:
 
 async def run_plan(args: argparse.Namespace, runtime: Runtime) -> int:
     ruleset = load_rules(args.rules or runtime.settings.rules_path)
-    async with open_session(runtime, ruleset) as session:
+    async with open_session(runtime, ruleset, read_only=True) as session:
         names = [rule.name for rule in ruleset.rules]
         ledger = await load_ledger(session.store, names, runtime.clock(), write=False)
-        progress = Progress(runtime.err, "plan: reading the portal")
-        plan, _, _ = await full_plan(
-            Reader(session.client, progress), ruleset, ledger, webhook_user=session.webhook_user
-        )
+        progress = Progress(runtime.err, "plan: reading the portal", unit="reads")
+        reader = Reader(session.client, progress, progress.note)
+        plan, _, _ = await full_plan(reader, ruleset, ledger, webhook_user=session.webhook_user)
+        await name_plan_chats(Reader(session.client, notice=progress.note), plan)
         progress.finish()
     for problem in plan.problems:
         runtime.warn(str(problem))
@@ -92,8 +96,8 @@ async def run_plan(args: argparse.Namespace, runtime: Runtime) -> int:
     else:
         for line in render_plan(plan, ruleset, limit=args.limit):
             runtime.print(line)
-    if plan.unreadable:
-        return 1
+    if plan.unreadable or any(p.severity == "error" for p in plan.problems):
+        return 1  # a disabled rule or an unreadable chat: the plan is not the whole story
     return CHANGES if args.detailed_exitcode and plan.changed else NO_CHANGES
 
 
@@ -112,8 +116,19 @@ async def run_sync_command(args: argparse.Namespace, runtime: Runtime) -> int:
 
 async def run_explain(args: argparse.Namespace, runtime: Runtime) -> int:
     ruleset = load_rules(runtime.settings.rules_path)
-    async with open_session(runtime, ruleset) as session:
-        explanation = await explain_user(session.client, session.store, ruleset, args.user)
+    async with open_session(runtime, ruleset, read_only=True) as session:
+        progress = Progress(runtime.err, "explain: reading the portal")
+        explanation = await explain_user(
+            session.client, session.store, ruleset, args.user, notice=progress.note
+        )
+    known = explanation.chats or explanation.jobs or explanation.history
+    if explanation.active is None and not known:  # a removed user with a past is still shown
+        raise NothingDone(
+            f"user {args.user} does not exist on the portal (user.get found no such ID); "
+            "`autojoin history` and the portal's staff list show the IDs"
+        )
+    if session.no_database:
+        runtime.warn(f"note: {session.no_database}")
     if args.format == "json":
         runtime.print(json.dumps(explanation.to_json(), ensure_ascii=False, indent=2))
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 from typing import Any
 
 import anyio
@@ -12,8 +13,11 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from bot.errors import ConfigError, ListenError
+from bot.listen import bind
 from bot.logsafe import configure_logging
 from bot.metrics import metrics_endpoint
+from bot.rules import load_rules
 from bot.settings import Settings
 from bot.wiring import build_services, create_app
 
@@ -22,8 +26,10 @@ log = logging.getLogger("autojoin")
 
 def register(sub: Any) -> None:
     serve = sub.add_parser("serve", help="receive events and process them")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     serve.add_argument(
         "--no-worker", action="store_true", help="only accept events; run `autojoin worker` apart"
     )
@@ -46,37 +52,56 @@ def _router() -> Any:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings.load()
+    settings.require(tokens=True, webhook=not args.no_worker, database=True, rules=True)
+    load_rules(settings.rules_path)  # positioned errors before a port or a database is taken
+    if args.metrics_port and args.metrics_port == args.port:
+        raise ListenError("--metrics-port must differ from --port (or leave it out)")
+    sockets = [bind(args.host, args.port)]
+    try:
+        if args.metrics_port:
+            sockets.append(bind(args.host, args.metrics_port, "--metrics-port"))
+        return _serve(args, settings, sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _serve(args: argparse.Namespace, settings: Settings, sockets: list[socket.socket]) -> int:
     configure_logging(settings.log_level, settings.log_format)
     services = build_services(settings, router=_router(), run_worker=not args.no_worker)
     app = create_app(services, metrics_route=not args.metrics_port)
     path = settings.events_path if settings.events_path == "/events" else "a custom (secret) path"
     log.info("serving on %s:%s, events at %s", args.host, args.port, path)
-    servers = [_server(app, args.host, args.port)]
+    servers = [(_server(app), sockets[0])]
     if args.metrics_port:
         endpoint = metrics_endpoint(services.metrics, services.refresh_metrics)
         metrics_app = Starlette(routes=[Route("/metrics", endpoint, methods=["GET"])])
-        servers.append(_server(metrics_app, args.host, args.metrics_port))
+        servers.append((_server(metrics_app), sockets[1]))
         log.info("metrics on %s:%s/metrics", args.host, args.metrics_port)
+    failed: list[object] = []
 
-    async def run_one(server: uvicorn.Server) -> None:
-        await server.serve()
-        for other in servers:  # one got the signal: stop the others too
+    async def run_one(server: uvicorn.Server, sock: socket.socket) -> None:
+        try:
+            await server.serve(sockets=[sock])
+        except SystemExit as exc:  # uvicorn's way to say the startup failed (logged above)
+            failed.append(exc.code)
+        for other, _ in servers:  # one got the signal or failed: stop the others too
             other.should_exit = True
 
     async def run_all() -> None:
         async with anyio.create_task_group() as tg:
-            for server in servers:  # the main server first, so it is the outer signal handler
-                tg.start_soon(run_one, server)
+            for server, sock in servers:  # the main one first: it is the outer signal handler
+                tg.start_soon(run_one, server, sock)
 
     anyio.run(run_all)
+    if failed:
+        raise ConfigError("the server did not start; the error is logged above")
     return 0
 
 
-def _server(app: Any, host: str, port: int) -> uvicorn.Server:
+def _server(app: Any) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
@@ -87,8 +112,9 @@ def _server(app: Any, host: str, port: int) -> uvicorn.Server:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = Settings.load()
+    settings.require(webhook=True, database=True, rules=True)  # takes no events: no token
     configure_logging(settings.log_level, settings.log_format)
-    services = build_services(settings, router=_router(), run_worker=True)
+    services = build_services(settings, router=_router(), run_worker=True, accept_events=False)
 
     async def run() -> None:
         async with services.running():

@@ -16,6 +16,7 @@ import anyio
 
 from bot.demo.live import serve_live
 from bot.demo.story import tell
+from bot.listen import LOOPBACK, bind
 from bot.logsafe import configure_logging
 
 
@@ -31,12 +32,16 @@ def register(sub: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    # --keep serves on a port afterwards: take it now, so a busy port is said before the story
+    sock = bind(LOOPBACK, args.port) if args.keep else None
     configure_logging("ERROR")  # the story is the output; warnings would interleave with it
     tmp = Path(tempfile.mkdtemp(prefix="autojoin-demo-"))
     try:
         portal = anyio.run(tell, tmp, print)
-        if args.keep:
-            serve_live(portal, tmp, args.port)
+        if sock is not None:
+            serve_live(portal, tmp, sock)
     finally:
+        if sock is not None:
+            sock.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -6,6 +6,11 @@ rules.yaml and watches it reload, and reads the fake portal's state, all without
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import socket
+import sys
 from pathlib import Path
 
 import uvicorn
@@ -18,7 +23,24 @@ from bot.sandbox.events import APP_TOKEN, user_add
 from bot.wiring import build_services, create_app
 
 
-def serve_live(portal: FakePortal, folder: Path, port: int) -> None:
+def invoked_as(argv0: str | None = None) -> str:
+    """How to type autojoin again in this shell: `autojoin` only if PATH finds this one.
+
+    The README installs into .venv without activating it, so the hints must say
+    `.venv/bin/autojoin` there; `python -m bot` is repeated as such.
+    """
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    if os.path.basename(argv0) in {"__main__.py", "-m"}:
+        return f"{shlex.quote(sys.executable)} -m bot"
+    found = shutil.which("autojoin")
+    if found and os.path.exists(argv0) and os.path.samefile(found, argv0):
+        return "autojoin"
+    return shlex.quote(argv0) if os.path.basename(argv0) == "autojoin" else "autojoin"
+
+
+def serve_live(portal: FakePortal, folder: Path, sock: socket.socket) -> None:
+    """Serve on `sock`, bound by the caller before the story, so a busy port fails first."""
+    port = int(sock.getsockname()[1])
     rules = folder / "rules.yaml"
     hire = folder / "hire.txt"
     newcomer = portal.upsert_user(30, name="Nina", last_name="Novak", departments=[8])
@@ -40,8 +62,9 @@ Post a new hire (Nina Novak, Platform) and watch her join Engineering and the Ba
   curl -s -H 'content-type: application/x-www-form-urlencoded' --data-binary @{hire} {url}/events
 Then:
   curl -s {base}/_admin/state | python3 -m json.tool | less
-  AUTOJOIN_DATABASE_URL=sqlite:///{folder / "autojoin.db"} autojoin history
+  AUTOJOIN_DATABASE_URL=sqlite:///{folder / "autojoin.db"} {invoked_as()} history
 """,
             flush=True,
         )
-        uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+        config = uvicorn.Config(app, log_config=None, access_log=False)
+        uvicorn.Server(config).run(sockets=[sock])

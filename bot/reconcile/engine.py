@@ -146,7 +146,7 @@ async def full_plan(
             people = {**snapshot.people, **back}
             snapshot = dataclasses.replace(snapshot, people=people)
             plan = plan_changes(snapshot, compiled, ledger, webhook_user=webhook_user, scope=scope)
-    plan.requests = reader.requests
+    plan.requests, plan.reads = reader.requests, reader.reads
     return plan, dataclasses.replace(snapshot, requests=reader.requests), compiled
 
 

@@ -7,6 +7,7 @@ do. `explain_user` gathers the inputs in two or three requests; `render_explanat
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -14,11 +15,12 @@ from typing import Any
 
 from bot.departments import DepartmentTree
 from bot.jobs import DEAD, PENDING, RUNNING, AuditEntry, Job
+from bot.reconcile.chats import cards_from, dialog_call
 from bot.reconcile.engine import members_call, parse_members, people_of
 from bot.reconcile.ledger import Ledger, load_ledger
-from bot.reconcile.model import Person, Plan, Snapshot
+from bot.reconcile.model import ChatCard, Person, Plan, Snapshot, unreadable_message
 from bot.reconcile.planner import plan_changes
-from bot.reconcile.reader import Reader
+from bot.reconcile.reader import Notice, Reader
 from bot.rest import PortalClient
 from bot.rules import CompiledRules, RuleSet
 from bot.store.aio import AsyncStore
@@ -47,6 +49,7 @@ class ChatLine:
     status: str
     ledger: tuple[str, ...]
     state: str  # one of STATES: `status` for programs (the bot words it per language)
+    title: str = ""  # as the portal names the chat; empty when its card could not be read
 
 
 STATES = ("unreadable", "will_add", "kept_out", "will_remove", "member", "kept", "outside")
@@ -91,8 +94,10 @@ def build_explanation(
     history: Sequence[AuditEntry],
     *,
     webhook_user: int,
+    cards: Mapping[int, ChatCard] | None = None,
 ) -> Explanation:
     departments = person.departments if person else ()
+    cards = cards or {}
     grants = compiled.grants_for_departments(departments) if person and person.active else []
     by_rule: dict[str, tuple[list[int], list[str]]] = {}
     for grant in grants:
@@ -120,8 +125,13 @@ def build_explanation(
     for chat in shown:
         member = None if chat not in members else user_id in members[chat]
         state, status = _status(chat, user_id, member, granted, plan, unreadable)
+        if state == "unreadable":  # the same diagnosis as plan and check --portal
+            why = unreadable_message(chat, unreadable.get(chat, ""), cards.get(chat))
+            status = f"member list unreadable: {why}"
         book = _ledger(ledger, chat, user_id)
-        lines.append(ChatLine(chat, granted.get(chat, ()), member, status, book, state))
+        line = ChatLine(chat, granted.get(chat, ()), member, status, book, state)
+        card = cards.get(chat)
+        lines.append(dataclasses.replace(line, title=card.title if card else ""))
     return Explanation(
         user_id,
         person.name if person else "",
@@ -193,14 +203,20 @@ def _job(job: Job) -> JobLine:
     )
 
 
+def _named(chat: int, titles: Mapping[int, str]) -> str:
+    title = titles.get(chat)
+    return f"{chat} “{title}”" if title else str(chat)
+
+
 def render_explanation(e: Explanation) -> list[str]:
+    titles = {c.chat_id: c.title for c in e.chats if c.title}
     state = {True: "active", False: "not active", None: "unknown to the portal"}[e.active]
     lines = [f"User {e.user_id} {e.name} ({state})".replace("  ", " ")]
     lines.append("Departments:" if e.departments else "Departments: none")
     lines += [f"  {d.path}   [{' ← '.join(d.chain)}]" for d in e.departments]
     lines.append("Rules that match:" if e.rules else "Rules that match: none")
     for r in e.rules:
-        chats = ", ".join(map(str, r.chats))
+        chats = ", ".join(_named(c, titles) for c in r.chats)
         lines.append(f"  {r.name} ({r.mode}) → chat {chats}: {'; '.join(r.reasons)}")
     if e.keyword_rules:
         offered = ", ".join(
@@ -211,7 +227,7 @@ def render_explanation(e: Explanation) -> list[str]:
     for c in e.chats:
         extra = f"  [{', '.join(c.rules)}]" if c.rules else ""
         book = f"  ledger: {'; '.join(c.ledger)}" if c.ledger else ""
-        lines.append(f"  chat {c.chat_id}: {c.status}{extra}{book}")
+        lines.append(f"  chat {_named(c.chat_id, titles)}: {c.status}{extra}{book}")
     if e.jobs:
         lines.append("Queued or failed work:")
         for j in e.jobs:
@@ -222,7 +238,8 @@ def render_explanation(e: Explanation) -> list[str]:
         for h in e.history:
             when = datetime.fromtimestamp(h.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
             code = f" [{h.code}]" if h.code else ""
-            lines.append(f"  {when}  {h.outcome:<14} chat {h.chat_id} ({h.rule or '-'}){code}")
+            chat = _named(h.chat_id, titles)
+            lines.append(f"  {when}  {h.outcome:<14} chat {chat} ({h.rule or '-'}){code}")
     return lines
 
 
@@ -234,13 +251,14 @@ async def explain_user(
     *,
     tree: DepartmentTree | None = None,
     history: int = 20,
+    notice: Notice | None = None,
 ) -> Explanation:
     """Gather everything `build_explanation` needs for one person and build it.
 
     Pass a cached `tree` (the worker's `DepartmentDirectory`) to skip reading it: then it
     takes two requests, the user and the member lists of the chats that concern them.
     """
-    reader = Reader(client)
+    reader = Reader(client, notice=notice)
     user_call = ("user", "user.get", {"FILTER": {"ID": user_id}})
     lists: list[tuple[str, str, dict[str, Any]]] = []
     if tree is None:
@@ -265,8 +283,11 @@ async def explain_user(
     chats = {g.chat_id for g in compiled.grants_for_departments(departments)}
     chats |= ledger.chats_of(user_id)
     chats |= {int(j.payload["chat_id"]) for j in jobs if "chat_id" in j.payload}
-    read = await reader.read([], [members_call(c) for c in sorted(chats)])
+    # the chats' cards ride in the same batch as their member lists, for their titles
+    calls = [members_call(c) for c in sorted(chats)] + [dialog_call(c) for c in sorted(chats)]
+    read = await reader.read([], calls)
     members, unreadable = parse_members(read, sorted(chats), client.webhook.user_id)
+    cards = cards_from(read, sorted(chats))
     entries = await store.history(user_id=user_id, limit=history)
     return build_explanation(
         user_id,
@@ -279,4 +300,5 @@ async def explain_user(
         jobs,
         entries,
         webhook_user=client.webhook.user_id,
+        cards=cards,
     )

@@ -18,6 +18,25 @@ class ReadError(AutojoinError):
 
 
 @dataclass(frozen=True, slots=True)
+class ChatCard:
+    """What the portal says about one chat, for the webhook user. `seen` is False when the
+    card could not be read; then `add_problem` says why."""
+
+    chat_id: int
+    title: str = ""
+    members: int | None = None
+    role: str = "none"
+    add_problem: str | None = None
+    remove_problem: str | None = None
+    seen: bool = True
+
+    @property
+    def label(self) -> str:
+        """`101 “Sales all-hands”`, or the bare ID when the title is unknown."""
+        return f"{self.chat_id} “{self.title}”" if self.title else str(self.chat_id)
+
+
+@dataclass(frozen=True, slots=True)
 class Person:
     """One `user.get` row, reduced to what rules and reports need."""
 
@@ -97,6 +116,9 @@ class Plan:
     names: dict[int, str]
     problems: tuple[Problem, ...] = ()
     requests: int = 0
+    reads: int = 0  # REST commands behind `requests` (50 to a batch request)
+    cards: dict[int, ChatCard] = field(default_factory=dict)  # titles of the chats shown
+    card_requests: int = 0  # requests it took to read `cards`
 
     def adds(self) -> Iterator[Change]:
         for chat in self.chats.values():
@@ -131,6 +153,9 @@ class Plan:
             self.names,
             self.problems,
             self.requests,
+            self.reads,
+            self.cards,
+            self.card_requests,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -146,9 +171,11 @@ class Plan:
         chats = []
         for chat in self.chats.values():
             adds = [person(c) | {"hide_history": c.hide_history} for c in chat.adds]
+            card = self.cards.get(chat.chat_id)
             chats.append(
                 {
                     "chat_id": chat.chat_id,
+                    "title": card.title if card is not None else "",
                     "members": chat.members,
                     "add": adds,
                     "remove": [person(c) for c in chat.removes],
@@ -163,6 +190,7 @@ class Plan:
         return {
             "people": self.people,
             "requests": self.requests,
+            "title_requests": self.card_requests,
             "chats": chats,
             "totals": {
                 "add": self.add_count,
@@ -173,17 +201,31 @@ class Plan:
                 "chats_changed": sum(1 for c in self.chats.values() if c.changed),
             },
             "errors": [
-                {"chat_id": chat, "code": code, "message": unreadable_message(chat, code)}
+                {
+                    "chat_id": chat,
+                    "code": code,
+                    "message": unreadable_message(chat, code, self.cards.get(chat)),
+                }
                 for chat, code in sorted(self.unreadable.items())
             ],
             "warnings": [str(p) for p in self.problems],
         }
 
 
-def unreadable_message(chat_id: int, code: str) -> str:
+def unreadable_message(chat_id: int, code: str, card: ChatCard | None = None) -> str:
+    """Why a member list could not be read, in the words `check --portal` uses: an empty
+    list means a chat that does not exist, one the webhook user cannot see, or one it is
+    not in, and the chat's card tells these apart."""
+    if card is not None and not card.seen and card.add_problem:
+        return card.add_problem
+    if card is not None and card.role == "none":
+        return (
+            f"chat {card.label}: the webhook user is not a member, so the member list cannot "
+            "be read; add the webhook user to the chat"
+        )
     if code == "MEMBER_LIST_UNREADABLE":
         return (
-            f"chat {chat_id}: the member list came back without the webhook user; "
-            "add the webhook user to the chat"
+            f"chat {chat_id}: the member list came back without the webhook user (a chat that "
+            "does not exist, or one it is not in); `autojoin check --portal` tells which"
         )
     return f"chat {chat_id}: the member list could not be read ({code})"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
+from bot.departments import DepartmentTree
 from bot.reconcile.ledger import Ledger, present_key
 from bot.reconcile.model import Change, ChatPlan, Plan, Snapshot
 from bot.rules import ChatGrant, CompiledRules, Rule
@@ -109,7 +110,11 @@ def plan_changes(
         )
         if not enforcing:
             continue
-        why = INACTIVE if found is None or not found.active else _moved(found.departments)
+        why = (
+            INACTIVE
+            if found is None or not found.active
+            else _moved(found.departments, snapshot.tree)
+        )
         plan.removes.append(Change(chat, uid, enforcing, (why,), forget=ledger.rows_for(chat, uid)))
     return Plan(
         chats,
@@ -122,6 +127,10 @@ def plan_changes(
     )
 
 
-def _moved(departments: tuple[int, ...]) -> str:
-    where = ", ".join(map(str, departments)) or "none"
-    return f"no active rule gives this chat to their departments ({where})"
+def _moved(departments: tuple[int, ...], tree: DepartmentTree) -> str:
+    """Departments by name and ID: a bare "(7)" means nothing to whoever reads the log."""
+    if not departments:
+        return "no active rule gives this chat to people without a department"
+    where = ", ".join(map(tree.label, departments))
+    noun = "department" if len(departments) == 1 else "departments"
+    return f"no active rule gives this chat to their {noun} {where}"

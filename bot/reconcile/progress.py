@@ -8,9 +8,10 @@ WIDTH = 30
 
 
 class Progress:
-    def __init__(self, stream: TextIO | None, label: str) -> None:
+    def __init__(self, stream: TextIO | None, label: str, unit: str = "") -> None:
         self.stream = stream
         self.label = label
+        self.unit = f" {unit}" if unit else ""  # what is counted: "6/6 reads"
         self.tty = bool(stream is not None and stream.isatty())
         self._last = ""
         self._drawn = False
@@ -23,10 +24,10 @@ class Progress:
         if self.tty:
             filled = WIDTH * done // total
             bar = "#" * filled + "-" * (WIDTH - filled)
-            self.stream.write(f"\r{self.label} [{bar}] {done}/{total}")
+            self.stream.write(f"\r{self.label} [{bar}] {done}/{total}{self.unit}")
             self._drawn = True
         else:
-            line = f"{self.label}: {done}/{total}"
+            line = f"{self.label}: {done}/{total}{self.unit}"
             if line == self._last:
                 return
             self._last = line

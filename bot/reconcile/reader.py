@@ -28,6 +28,7 @@ RETRIES = 4
 
 Command = tuple[str, str, Mapping[str, Any]]  # key, method, params
 Report = Callable[[int, int], None]  # commands done, commands known
+Notice = Callable[[str], None]  # a line for the person waiting (retries)
 
 
 def request_count(pages: Sequence[int], calls: int) -> int:
@@ -50,10 +51,14 @@ class ReadResult:
 class Reader:
     """Runs commands in full batches and counts the requests it made."""
 
-    def __init__(self, client: PortalClient, report: Report | None = None) -> None:
+    def __init__(
+        self, client: PortalClient, report: Report | None = None, notice: Notice | None = None
+    ) -> None:
         self.client = client
         self.report = report
-        self.requests = 0
+        self.notice = notice
+        self.requests = 0  # HTTP requests to the portal (batches, retries included)
+        self.reads = 0  # REST commands inside them
         self._done = 0
         self._known = 0
 
@@ -122,6 +127,7 @@ class Reader:
             merged.errors.update(reply.errors)
             merged.total.update(reply.total)
             self._done += len(chunk)
+            self.reads += len(chunk)
             if self.report is not None:
                 self.report(self._done, self._known)
         return merged
@@ -138,7 +144,13 @@ class Reader:
                 wait = 2.0**attempt
                 if isinstance(exc, PortalRateLimited) and exc.reset_at is not None:
                     wait = max(wait, exc.reset_at - bucket.clock())
-                await bucket.sleep(min(wait, 60.0))
+                wait = min(wait, 60.0)
+                if self.notice is not None:  # silence for 15 s reads as a hang
+                    self.notice(
+                        f"{exc.code}: {exc.description or exc.code}; retry {attempt + 1} of "
+                        f"{RETRIES} in {wait:.0f} s"
+                    )
+                await bucket.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
 

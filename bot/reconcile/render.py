@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from bot.reconcile.model import Change, Plan, unreadable_message
+from bot.reconcile.chats import label
+from bot.reconcile.model import Change, ChatCard, Plan, unreadable_message
 from bot.rules import RuleSet
 
 
@@ -28,9 +29,11 @@ def _listed(
 
 
 def render_plan(plan: Plan, ruleset: RuleSet, *, limit: int = 20) -> list[str]:
+    titles = f", +{plan.card_requests} for chat titles" if plan.card_requests else ""
     lines = [
         f"Plan for {ruleset.path} (sha256 {ruleset.digest[:12]}): {plan.people} active people, "
-        f"{len(plan.chats)} chats, {plan.requests} portal request(s)",
+        f"{len(plan.chats)} chats; {plan.reads} reads in {plan.requests} portal request(s) "
+        f"(up to 50 reads to a batch request){titles}",
         "",
     ]
     for chat in plan.chats.values():
@@ -40,7 +43,7 @@ def render_plan(plan: Plan, ruleset: RuleSet, *, limit: int = 20) -> list[str]:
             f"+{len(chat.adds)}" if chat.adds else "",
             f"-{len(chat.removes)}" if chat.removes else "",
         ]
-        lines.append(f"chat {chat.chat_id}: {' '.join(c for c in counts if c)}")
+        lines.append(f"chat {label(chat.chat_id, plan.cards)}: {' '.join(c for c in counts if c)}")
         lines += _listed("+", chat.adds, plan.names, limit)
         lines += _listed("-", chat.removes, plan.names, limit)
     kept = sum(len(c.kept_out) for c in plan.chats.values())
@@ -50,7 +53,7 @@ def render_plan(plan: Plan, ruleset: RuleSet, *, limit: int = 20) -> list[str]:
             "`autojoin explain --user ID` shows who"
         )
     for chat_id, code in sorted(plan.unreadable.items()):
-        lines.append(f"error: {unreadable_message(chat_id, code)}")
+        lines.append(f"error: {unreadable_message(chat_id, code, plan.cards.get(chat_id))}")
     changed = sum(1 for c in plan.chats.values() if c.changed)
     if plan.changed:
         lines.append(
@@ -64,13 +67,17 @@ def render_plan(plan: Plan, ruleset: RuleSet, *, limit: int = 20) -> list[str]:
     return lines
 
 
-def render_results(rows: Mapping[int, Mapping[str, int]], requests: int) -> list[str]:
+def render_results(
+    rows: Mapping[int, Mapping[str, int]],
+    requests: int,
+    cards: Mapping[int, ChatCard] | None = None,
+) -> list[str]:
     """One line per chat (`outcome → count`), then totals."""
     totals: dict[str, int] = {}
     lines = []
     for chat, counts in rows.items():
         parts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()) if n)
-        lines.append(f"chat {chat}: {parts}")
+        lines.append(f"chat {label(chat, cards or {})}: {parts}")
         for outcome, n in counts.items():
             totals[outcome] = totals.get(outcome, 0) + n
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(totals.items()) if n)

@@ -60,6 +60,7 @@ class Session:
     runtime: Runtime
     store: AsyncStore
     worker: Worker
+    no_database: str = ""  # read-only session without a database: why (an empty one is used)
 
     @property
     def client(self) -> PortalClient:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from bot.jobs import DEAD, DONE, PENDING, RUNNING, Job
 from bot.reconcile.apply import apply_plan, by_chat, own_jobs
+from bot.reconcile.chats import name_plan_chats
 from bot.reconcile.engine import full_plan
 from bot.reconcile.ledger import load_ledger
 from bot.reconcile.model import Plan
@@ -52,11 +53,12 @@ async def run_sync(
     store, clock = session.store, runtime.clock
     names = [rule.name for rule in ruleset.rules]
     ledger = await load_ledger(store, names, clock(), write=True)
-    progress = Progress(runtime.err, "sync: reading the portal")
-    reader = Reader(session.client, progress)
+    progress = Progress(runtime.err, "sync: reading the portal", unit="reads")
+    reader = Reader(session.client, progress, progress.note)
     plan, snapshot, compiled = await full_plan(
         reader, ruleset, ledger, webhook_user=session.webhook_user
     )
+    await name_plan_chats(Reader(session.client, notice=progress.note), plan)
     progress.finish()
     for problem in plan.problems:
         runtime.warn(str(problem))
@@ -82,7 +84,7 @@ async def run_sync(
     if jobs and any(job.state in (PENDING, RUNNING) for job in jobs):
         return 1  # the queue paused: drain() said why; the jobs stay queued
     rows = await outcomes(session, jobs)
-    for line in render_results(rows, reader.requests):
+    for line in render_results(rows, reader.requests, plan.cards):
         runtime.print(line)
     await _record(session, compiled, plan, snapshot.newest_stamp)
     dead = any(job.state == DEAD for job in jobs)
@@ -92,7 +94,7 @@ async def run_sync(
 async def drain(session: Session, scope: str, expected: int) -> list[Job]:
     """Run the worker until every job of `scope` is done or dead (or the queue pauses)."""
     runtime, worker = session.runtime, session.worker
-    progress = Progress(runtime.err, "sync: applying")
+    progress = Progress(runtime.err, "sync: applying", unit="jobs")
     handled = 0
     while True:
         count = await worker.step()

@@ -172,11 +172,11 @@ class PortalClient:
         except httpx.TimeoutException as exc:
             if observe:
                 observe(method, "TIMEOUT")
-            raise make_error(method, "TIMEOUT", type(exc).__name__) from None
+            raise make_error(method, "TIMEOUT", self._failed(exc)) from None
         except (httpx.HTTPError, OSError) as exc:
             if observe:
                 observe(method, "NETWORK_ERROR")
-            raise make_error(method, "NETWORK_ERROR", type(exc).__name__) from None
+            raise make_error(method, "NETWORK_ERROR", self._failed(exc)) from None
         data = _json(response.content)
         if not response.is_success or data is None or data.get("error") or "result" not in data:
             content = data if data is not None else response.content
@@ -219,6 +219,11 @@ class PortalClient:
             if isinstance(exc, PortalRateLimited) and exc.reset_at is None:
                 exc.reset_at = until  # tells the worker when a retry can succeed
         return exc
+
+    def _failed(self, exc: BaseException) -> str:
+        """The error's class and the portal's host: which machine did not answer, no secret."""
+        port = f":{self.webhook.port}" if self.webhook.port else ""
+        return f"{type(exc).__name__} talking to {self.webhook.host}{port}"
 
     def _redact(self, text: str) -> str:
         return self.webhook.redact(text)

@@ -204,6 +204,17 @@ def hint_for(code: str, description: str = "") -> str:
     return row_for(code, description).hint
 
 
+def advice(exc: PortalError) -> str:
+    """The hint for a person at a command line: the same words as `/healthz`, except that a
+    command does not retry by itself once it has given up, so "retried automatically" goes."""
+    hint = exc.hint or hint_for(exc.code, exc.description)
+    if isinstance(exc, PortalRetryable):
+        hint = hint.removesuffix(f"; {_RETRIED}") + "; try again in a while"
+    if exc.code.upper() in {"NETWORK_ERROR", "TIMEOUT"}:
+        hint += " (is the host in B24_WEBHOOK_URL right, and reachable from here?)"
+    return hint
+
+
 def make_error(
     method: str,
     code: str,

@@ -111,11 +111,13 @@ class CompiledRules:
         """IDs for the refs, or None (rule disabled) if a name matches zero or several."""
         ids: list[int] = []
         ok = True
+        key = "departments" if refs is rule.departments else "only_departments"
         for ref in refs:
+            where = (self.ruleset.path, *rule.spot(key, ref))
             if isinstance(ref, int):
                 if not self.tree.contains(ref):
                     message = f"rule {rule.name!r}: department {ref} is not on the portal"
-                    problems.append(Problem(self.ruleset.path, rule.line, 1, message, "warning"))
+                    problems.append(Problem(*where, message, "warning"))
                 ids.append(ref)
                 continue
             found = self.tree.by_name(ref)
@@ -132,7 +134,13 @@ class CompiledRules:
                 message = (
                     f"rule {rule.name!r}: no department is named {ref!r}; the rule is disabled"
                 )
-            problems.append(Problem(self.ruleset.path, rule.line, 1, message))
+                number = int(ref) if ref.strip().isdecimal() else None
+                if number is not None and self.tree.contains(number):
+                    message += (
+                        f". Department ID {number} is {self.tree.label(number)}: write {number} "
+                        "without quotes to name it by ID"
+                    )
+            problems.append(Problem(*where, message))
         return tuple(dict.fromkeys(ids)) if ok else None
 
     def grants_for_departments(self, dept_ids: Iterable[int]) -> list[ChatGrant]:

@@ -23,7 +23,7 @@ import yaml
 from bot.errors import Problem, RulesError
 from bot.rules import spec
 from bot.rules.keywords import words
-from bot.rules.model import RuleSet, build_rule, hiding_conflicts
+from bot.rules.model import DepartmentRef, RuleSet, build_rule, hiding_conflicts
 
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BOOLEANS = {
@@ -32,7 +32,9 @@ _BOOLEANS = {
 _DECIMAL = re.compile(r"[-+]?[0-9]+")
 _LEADING_ZERO = re.compile(r"[-+]?0[0-9]+")
 _KIND_NOUN = {"departments": "department", "keywords": "keyword"}
-_Draft = tuple[spec.RuleKind, int, dict[str, object]]
+_Spots = tuple[tuple[str, DepartmentRef, int, int], ...]
+_Draft = tuple[spec.RuleKind, int, dict[str, object], _Spots]
+_LISTED = ("chats", "departments", "only_departments")
 _RULE_KINDS = {k.name: k.kinds for k in spec.RULE.keys}
 _BASE_SETTINGS: dict[str, object] = {
     k.name: k.default for k in (*spec.RULE.keys, *spec.DEFAULTS.keys) if k.default is not None
@@ -105,6 +107,11 @@ class _Checker:
         problem = None
         if kind not in shape.types:
             problem = f"expected {shape.label}, got {_shown(node)}"
+            if kind == "string" and "integer" in shape.types and _DECIMAL.fullmatch(node.value):
+                problem = (
+                    f"expected {shape.label}, got the string {node.value!r}; write it "
+                    "without quotes"
+                )
         elif isinstance(value, int) and not isinstance(value, bool):
             if _LEADING_ZERO.fullmatch(node.value):
                 problem = (
@@ -229,7 +236,43 @@ class _Checker:
             settings[name] = [v for _, v in value] if isinstance(value, list) else value
         if len(present) != 1 or not isinstance(settings.get("name"), str):
             return None
-        return present[0], node.start_mark.line + 1, settings
+        return present[0], node.start_mark.line + 1, settings, self.spots(entries, where)
+
+    def spots(self, entries: dict[str, _Entry], where: str) -> _Spots:
+        """Where each chat and department entry is; an entry listed twice is a warning."""
+        found: list[tuple[str, DepartmentRef, int, int]] = []
+        for key in _LISTED:
+            items = entries[key].value if key in entries else None
+            if not isinstance(items, list):
+                continue
+            first: dict[DepartmentRef, tuple[int, int]] = {}
+            for i, (item, value) in enumerate(items):
+                if not isinstance(value, int | str):
+                    continue
+                if key == "chats" and isinstance(value, str):
+                    value = int(value.removeprefix("chat"))
+                line, col = item.start_mark.line + 1, item.start_mark.column + 1
+                if value in first:
+                    noun = "chat" if key == "chats" else "department"
+                    self.report(
+                        item,
+                        f"{where}.{key}[{i}]",
+                        f"{noun} {value!r} is listed twice in this rule (first at line "
+                        f"{first[value][0]}, column {first[value][1]}); remove one",
+                        "warning",
+                    )
+                    continue
+                first[value] = (line, col)
+                found.append((key, value, line, col))
+                if key != "chats" and isinstance(value, str) and value.strip().isdecimal():
+                    self.report(
+                        item,
+                        f"{where}.{key}[{i}]",
+                        f"{value!r} is a department name in quotes; to name department ID "
+                        f"{value.strip()}, write it without quotes",
+                        "warning",
+                    )
+        return tuple(found)
 
 
 def _position(text: str, offset: int) -> tuple[int, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.errors import Problem
 from bot.rules.spec import RuleKind
@@ -30,6 +30,16 @@ class Rule:
     reply: str | None = None
     description: str | None = None
     line: int = 0
+    # (key, entry, line, column) of each chat and department entry, so a problem found later
+    # (against the portal) points at the entry itself; positions are not part of the rule
+    spots: tuple[tuple[str, DepartmentRef, int, int], ...] = field(default=(), compare=False)
+
+    def spot(self, key: str, entry: DepartmentRef) -> tuple[int, int]:
+        """Line and column of an entry of `key` (chats, departments, only_departments)."""
+        for name, value, line, col in self.spots:
+            if name == key and value == entry:
+                return line, col
+        return self.line, 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +55,12 @@ class RuleSet:
         return next((r for r in self.rules if r.name == name), None)
 
 
-def build_rule(kind: RuleKind, line: int, settings: Mapping[str, object]) -> Rule:
+def build_rule(
+    kind: RuleKind,
+    line: int,
+    settings: Mapping[str, object],
+    spots: tuple[tuple[str, DepartmentRef, int, int], ...] = (),
+) -> Rule:
     """A `Rule` from validated plain values (defaults already merged, "chatNNN" not yet parsed)."""
 
     def items(key: str) -> list[object]:
@@ -71,6 +86,7 @@ def build_rule(kind: RuleKind, line: int, settings: Mapping[str, object]) -> Rul
         reply=text("reply"),
         description=text("description"),
         line=line,
+        spots=spots,
     )
 
 

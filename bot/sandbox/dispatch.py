@@ -37,6 +37,7 @@ METHODS: Final[dict[str, tuple[Method, frozenset[str]]]] = {
     "im.chat.user.delete": (im.chat_user_delete, _IM),
     "im.chat.user.list": (im.chat_user_list, _IM),
     "im.dialog.get": (im.dialog_get, _IM),
+    "im.recent.list": (im.recent_list, _IM),
     "imbot.register": (bots.register, _IMBOT),
     "imbot.unregister": (bots.unregister, _IMBOT),
     "imbot.update": (bots.update, _IMBOT),

@@ -15,12 +15,15 @@ from bot.sandbox.methods import (
     find_chat,
     php_bool,
     to_int,
+    yes_no,
 )
 from bot.sandbox.state import Chat, PortalState
 
 _GROUP_ENTRY: Final = re.compile(r"(?:department|structure)(\d+)")
 _DIALOG: Final = re.compile(r"chat(\d+)")
 _TYPE_NAMES: Final = {"C": "chat", "O": "open", "general": "general"}
+RECENT_LIMIT: Final = 50  # default page; the maximum is 200 (docs: im.recent.list)
+RECENT_MAX: Final = 200
 
 
 def _refuse_general(chat: Chat) -> None:
@@ -137,3 +140,32 @@ def dialog_card(chat: Chat, role: str) -> dict[str, Any]:
             "can_post": "member",
         },
     }
+
+
+def recent_list(ctx: Context, params: Params) -> Reply:
+    """`im.recent.list`: the caller's conversations, paged by OFFSET/LIMIT with `hasMore`.
+
+    The sandbox has group chats only (no one-to-one dialogs or open lines), newest first by
+    ID. Each item carries the `chat` card with the caller's `role` in capitals, as the docs'
+    example shows; `total` is -1 there, so it is left out here.
+    """
+    if yes_no(params.get("SKIP_CHAT")):
+        return Reply({"items": [], "hasMore": False, "hasMorePages": False})
+    offset = max(0, to_int(params.get("OFFSET")) or 0)
+    limit = to_int(params.get("LIMIT")) or RECENT_LIMIT
+    limit = min(max(1, limit), RECENT_MAX)
+    mine = sorted(
+        (c for c in ctx.state.chats.values() if ctx.user_id in c.members),
+        key=lambda c: c.id,
+        reverse=True,
+    )
+    items = []
+    for chat in mine[offset : offset + limit]:
+        card = dialog_card(chat, chat.role_of(ctx.user_id))
+        card["role"] = str(card["role"]).upper()
+        items.append(
+            {"id": f"chat{chat.id}", "chat_id": chat.id, "type": "chat", "title": chat.title}
+            | {"chat": card}
+        )
+    more = offset + limit < len(mine)
+    return Reply({"items": items, "hasMore": more, "hasMorePages": more})

@@ -6,11 +6,54 @@ façade with group commit that the web tier and the worker use.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from bot.errors import NoDatabase
 from bot.store.aio import AsyncStore
 from bot.store.base import Store
-from bot.store.urls import mask_url, parse_url
+from bot.store.core import SQLStore
+from bot.store.urls import Target, mask_url, parse_url
 
-__all__ = ["AsyncStore", "Store", "mask_url", "open_store"]
+__all__ = ["AsyncStore", "Store", "mask_url", "open_existing_store", "open_store"]
+MEMORY_URL = "sqlite:///:memory:"
+
+
+def _adapter(target: Target) -> SQLStore:
+    if target.kind == "sqlite":
+        from bot.store.sqlite import SQLiteStore  # only the backend in use is loaded
+
+        return SQLiteStore(target.location)
+    from bot.store.postgres import PostgresStore  # psycopg costs ~50 ms to import
+
+    return PostgresStore(target.location, schema=target.schema)
+
+
+def open_existing_store(url: str) -> Store:
+    """For commands that read (or repair) what is there: never creates a database.
+
+    Raises `NoDatabase` when there is no SQLite file, or no autojoin tables in it or in the
+    PostgreSQL database; an older schema is brought up to date, as `serve` would.
+    """
+    target = parse_url(url)
+    if target.kind == "sqlite" and target.location != ":memory:":
+        path = Path(target.location)
+        if not path.is_file():
+            raise NoDatabase(
+                f"no database at {path} (AUTOJOIN_DATABASE_URL): nothing was queued or "
+                "recorded there yet; `serve` and `sync` create it. Run this where they run"
+            )
+    store = _adapter(target)
+    try:
+        if store.version() == 0:
+            raise NoDatabase(
+                "the database in AUTOJOIN_DATABASE_URL has no autojoin tables: nothing was "
+                "queued or recorded there yet; `serve` and `sync` create them"
+            )
+        store.migrate()
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def open_store(url: str, *, migrate: bool = True) -> Store:
@@ -18,16 +61,7 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
 
     Unknown schemes raise `StoreError` naming only the scheme; credentials never appear.
     """
-    target = parse_url(url)
-    store: Store
-    if target.kind == "sqlite":
-        from bot.store.sqlite import SQLiteStore  # only the backend in use is loaded
-
-        store = SQLiteStore(target.location)
-    else:
-        from bot.store.postgres import PostgresStore  # psycopg costs ~50 ms to import
-
-        store = PostgresStore(target.location, schema=target.schema)
+    store: Store = _adapter(parse_url(url))
     if migrate:
         try:
             store.migrate()

@@ -7,6 +7,7 @@ lives here so the two backends cannot drift apart.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Sequence
 from typing import ClassVar, TypeVar
 
@@ -17,6 +18,12 @@ from bot.store import sql as q
 from bot.store.base import EventBatch, LedgerKey, LedgerRow, Settlement
 
 T = TypeVar("T")
+log = logging.getLogger("autojoin.store")
+_HAS_VERSION_TABLE: dict[schema.Dialect, str] = {
+    "sqlite": "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+    "postgres": "SELECT COUNT(*) FROM (SELECT to_regclass('schema_version') AS t) v "
+    "WHERE t IS NOT NULL",
+}
 
 
 class SQLStore:
@@ -68,10 +75,24 @@ class SQLStore:
 
             return run
 
-        reached = self._atomic(step(0))
+        start = reached = self._atomic(step(0))
         for version in range(1, goal + 1):
             reached = max(reached, self._atomic(step(version)))
+        if reached > start and start == 0:
+            log.info("database schema created (version %d)", reached)
+        elif reached > start:
+            log.info("database schema migrated from version %d to %d", start, reached)
         return reached
+
+    def version(self) -> int:
+        """The schema version in the database, 0 when it has no autojoin tables; changes nothing."""
+
+        def read(tx: q.Tx) -> int:
+            if not int(tx.rows(_HAS_VERSION_TABLE[self.dialect])[0][0]):
+                return 0
+            return int(tx.rows("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0])
+
+        return self._atomic(read, write=False)
 
     # -- intake --------------------------------------------------------------
     def accept_event(

@@ -15,6 +15,7 @@ import threading
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql as pgsql
@@ -57,7 +58,23 @@ class PostgresStore(SQLStore):
         return f"PostgresStore({mask_url(self._dsn)!r}, schema={self.schema!r})"
 
     def _error(self, what: str, exc: BaseException) -> StoreError:
-        return StoreError(f"PostgreSQL {mask_url(self._dsn)}: {what}: {scrub(str(exc), self._dsn)}")
+        """One line: the driver's message (libpq's may span lines) without the password."""
+        detail = " ".join(scrub(str(exc), self._dsn).split())
+        hint = ""
+        if "query parameter" in detail or "invalid connection option" in detail:
+            hint = (
+                "; autojoin reads ?schema=name itself and passes every other parameter to "
+                "libpq (sslmode, connect_timeout, …): fix AUTOJOIN_DATABASE_URL"
+            )
+        elif what == "cannot connect":
+            hint = "; check the host, port, user and database in AUTOJOIN_DATABASE_URL"
+        return StoreError(f"PostgreSQL at {self._where()}: {what}: {detail}{hint}")
+
+    def _where(self) -> str:
+        """Host and database, never the user or the password (the whole URL is a secret)."""
+        parts = urlsplit(self._dsn)
+        host = parts.netloc.rpartition("@")[2] or "localhost"
+        return f"{host}{parts.path}"
 
     def _connect(self) -> Conn:
         try:

@@ -42,7 +42,12 @@ def _create_private(path: str) -> None:
     except FileExistsError:
         return
     except OSError as exc:
-        raise StoreError(f"cannot create SQLite database {path}: {exc.strerror}") from exc
+        folder = os.path.dirname(os.path.abspath(path))
+        raise StoreError(
+            f"AUTOJOIN_DATABASE_URL: cannot create the SQLite database {path} "
+            f"({exc.strerror}); create {folder} and let this user write to it, or point "
+            "AUTOJOIN_DATABASE_URL elsewhere"
+        ) from exc
     os.close(fd)
     os.chmod(path, 0o600)
 
@@ -75,7 +80,12 @@ class SQLiteStore(SQLStore):
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+            folder = os.path.dirname(os.path.abspath(self.path))
+            raise StoreError(
+                f"AUTOJOIN_DATABASE_URL: cannot open the SQLite database {self.path} ({exc}); "
+                f"is it an autojoin database, and may this user write to it and to {folder} "
+                "(SQLite keeps -wal and -shm files beside it)?"
+            ) from exc
         self._conn: sqlite3.Connection | None = conn
         if not memory:
             _private_sidecars(self.path)

@@ -49,7 +49,8 @@ async def test_each_problem_is_reported_with_the_rule_that_causes_it(tmp_path: P
     assert by_rule["engineering"] == []  # manager: may add and remove
     assert by_rule["secret"] == [
         "rule 'secret': chat 107 does not exist or the webhook user cannot see it "
-        "(ACCESS_ERROR); check the ID and add the webhook user to the chat"
+        "(ACCESS_ERROR); check the ID (`autojoin chats` lists the chats it can see) and add "
+        "the webhook user to the chat"
     ]
     assert by_rule["announcements"] == [
         "rule 'announcements': chat 106 takes no new members "
@@ -69,16 +70,22 @@ async def test_each_problem_is_reported_with_the_rule_that_causes_it(tmp_path: P
     ]
     assert by_rule["ghost"] == [
         "rule 'ghost': chat 999 does not exist or the webhook user cannot see it (ACCESS_ERROR); "
-        "check the ID and add the webhook user to the chat"
+        "check the ID (`autojoin chats` lists the chats it can see) and add the webhook user "
+        "to the chat"
     ]
     assert by_rule["by-name"] == [
         "rule 'by-name': 2 departments are named 'Backend' (IDs 7, 20); use an ID. "
         "The rule is disabled"
     ]
     assert by_rule["typo"] == ["rule 'typo': no department is named 'Suport'; the rule is disabled"]
-    lines = {p.message: p.line for p in problems}
-    ghost = rules.read_text().splitlines().index("- name: ghost") + 1
-    assert lines[by_rule["ghost"][0]] == ghost  # at the rule, as editors want it
+    spots = {p.message: (p.line, p.col) for p in problems}
+    text = rules.read_text().splitlines()
+    ghost = text.index("- name: ghost")
+    entry = next(i for i in range(ghost, len(text)) if text[i].strip() == "- 999")
+    # at the offending entry, as editors want it, not at the rule's first line
+    assert spots[by_rule["ghost"][0]] == (entry + 1, text[entry].index("999") + 1)
+    typo = next(i for i in range(len(text)) if text[i].strip() == "- Suport")
+    assert spots[by_rule["typo"][0]] == (typo + 1, text[typo].index("Suport") + 1)
     assert all(p.severity == "error" for p in problems)
     assert requests == 1  # one batch: the tree and ten chat cards
 
@@ -96,5 +103,7 @@ async def test_a_clean_file_passes_and_a_broken_one_exits_1(tmp_path: Path) -> N
         assert await run_check(broken, load_rules(write_rules(rules, RULES[:2]))) == 1
         assert isinstance(broken.out, io.StringIO)
         out = broken.out.getvalue().splitlines()
-        assert out[0].startswith(f"{rules}:11:1: rule 'secret': chat 107 does not exist")
+        text = rules.read_text().splitlines()
+        entry = text.index("  - 107") + 1
+        assert out[0].startswith(f"{rules}:{entry}:5: rule 'secret': chat 107 does not exist")
         assert out[-1].startswith(f"{rules}: portal: 1 error(s)")

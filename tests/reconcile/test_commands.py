@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
+from bot.errors import NothingDone
+from bot.reconcile.portal_check import run_check
+from bot.rules import load_rules
 from tests.harness import open_harness
-from tests.reconcile.kit import TtyInput, cli, members, write_rules
+from tests.reconcile.kit import TtyInput, cli, members, runtime, write_rules
 from tests.reconcile.test_semantics import ENGINEERING, RULES, SALES, synced
 
 pytestmark = pytest.mark.anyio
@@ -44,18 +48,64 @@ async def test_an_unreadable_member_list_is_an_error_never_an_empty_chat(tmp_pat
         assert chats[SECRET_PROJECT]["add"] == []
         assert chats[SECRET_PROJECT]["members"] is None
         text = await cli(h, "plan")
-        assert "error: chat 107: the member list came back without the webhook user" in text.out
+        # the same diagnosis as `check --portal`: the portal cannot tell "no such chat" from
+        # "a closed chat the webhook user is not in", and the message says both
+        assert (
+            "error: chat 107 does not exist or the webhook user cannot see it (ACCESS_ERROR); "
+            "check the ID (`autojoin chats` lists the chats it can see) and add the webhook "
+            "user to the chat"
+        ) in text.out.splitlines()
+        assert body["errors"][1]["message"].startswith("chat 107 does not exist")
         applied = await cli(h, "sync", "--yes")
         assert applied.code == 1  # the readable chats are applied; the run still fails
         assert 8 in members(h, ENGINEERING)
         assert 8 not in members(h, SECRET_PROJECT)
 
 
+async def test_plan_and_check_portal_give_one_diagnosis_for_a_chat_that_does_not_exist(
+    tmp_path: Path,
+) -> None:
+    rules = write_rules(
+        tmp_path / "rules.yaml", [{"name": "ghost", "departments": [2], "chats": [999]}]
+    )
+    async with open_harness(tmp_path) as h:
+        plan = await cli(h, "plan")
+        assert plan.code == 1
+        errors = [line.removeprefix("error: ") for line in plan.out.splitlines() if "999" in line]
+        env = runtime(h)
+        assert await run_check(env, load_rules(rules)) == 1
+        assert isinstance(env.out, io.StringIO)
+        checked = env.out.getvalue().splitlines()[0]
+        assert errors == [checked.split("rule 'ghost': ", 1)[1]]
+        assert "does not exist or the webhook user cannot see it" in errors[0]
+
+
+async def test_plan_and_sync_name_the_chats(tmp_path: Path) -> None:
+    write_rules(tmp_path / "rules.yaml", RULES)
+    async with open_harness(tmp_path) as h:
+        title = h.portal.state.chats[ENGINEERING].title
+        plan = await cli(h, "plan")
+        assert f"chat {ENGINEERING} “{title}”: +" in plan.out
+        body = (await cli(h, "plan", "--format", "json")).json()
+        assert {c["chat_id"]: c["title"] for c in body["chats"]}[ENGINEERING] == title
+        applied = await cli(h, "sync", "--yes")
+        assert f"chat {ENGINEERING} “{title}”: " in applied.out
+
+
 async def test_plan_json_shape(tmp_path: Path) -> None:
     write_rules(tmp_path / "rules.yaml", RULES)
     async with open_harness(tmp_path) as h:
         body = (await cli(h, "plan", "--format", "json")).json()
-        assert set(body) == {"rules", "people", "requests", "chats", "totals", "errors", "warnings"}
+        assert set(body) == {
+            "rules",
+            "people",
+            "requests",
+            "title_requests",
+            "chats",
+            "totals",
+            "errors",
+            "warnings",
+        }
         assert set(body["rules"]) == {"path", "sha256"}
         assert body["totals"] == {
             "add": 4,
@@ -84,7 +134,7 @@ async def test_plan_text_lists_people_per_chat_with_totals(tmp_path: Path) -> No
     async with open_harness(tmp_path) as h:
         run = await cli(h, "plan", "--limit", "1")
         lines = run.out.splitlines()
-        assert "chat 101: +2" in lines
+        assert "chat 101 “Sales all-hands”: +2" in lines
         assert any(line.startswith("  + 4 Dieter Dorn  [sales]") for line in lines)
         assert "  … and 1 more (--limit 0 shows all)" in lines
         assert lines[-1] == "Totals: 4 to add, 0 to remove in 2 of 2 chats."
@@ -121,7 +171,7 @@ async def test_sync_asks_first_and_refuses_without_a_terminal(tmp_path: Path) ->
         assert await h.services.store.jobs(limit=10) == []
         accepted = await cli(h, "sync", stdin=TtyInput("y\n"))
         assert accepted.code == 0
-        assert "chat 101: 2 added" in accepted.out
+        assert "chat 101 “Sales all-hands”: 2 added" in accepted.out
         assert accepted.out.splitlines()[-1].startswith("Done: 4 added")
         assert members(h, SALES) == {1, 2, 3, 4, 5}
 
@@ -132,7 +182,7 @@ async def test_sync_exits_1_when_a_job_goes_dead(tmp_path: Path) -> None:
     async with open_harness(tmp_path) as h:
         run = await cli(h, "sync", "--yes")
         assert run.code == 1
-        assert "chat 108: 2 dead" in run.out
+        assert "chat 108 “Team leads”: 2 dead" in run.out
         dead = await h.services.store.jobs(("dead",), limit=10)
         assert {j.last_code for j in dead} == {"ACCESS_DENIED_EXTEND"}
 
@@ -150,14 +200,14 @@ async def test_explain_tells_why(tmp_path: Path) -> None:
             "  Example Corp / Sales / Sales EMEA / Sales DACH   "
             "[Sales DACH (4) ← Sales EMEA (3) ← Sales (2) ← Example Corp (1)]",
             "Rules that match:",
-            "  sales (join_once) → chat 101: department Sales DACH (4) is under Sales (2), "
-            "named in rule sales",
-            "  sales-emea (join_once) → chat 102: department Sales DACH (4) is under Sales (2), "
-            "named in rule sales-emea",
+            "  sales (join_once) → chat 101 “Sales all-hands”: department Sales DACH (4) is "
+            "under Sales (2), named in rule sales",
+            "  sales-emea (join_once) → chat 102 “EMEA deals”: department Sales DACH (4) is "
+            "under Sales (2), named in rule sales-emea",
             "Chats:",
-            "  chat 101: not a member: left on their own, not added again (join_once)  [sales]"
-            "  ledger: added by sales",
-            "  chat 102: member  [sales-emea]  ledger: added by sales-emea",
+            "  chat 101 “Sales all-hands”: not a member: left on their own, not added again "
+            "(join_once)  [sales]  ledger: added by sales",
+            "  chat 102 “EMEA deals”: member  [sales-emea]  ledger: added by sales-emea",
             "Recent history:",
             *[line for line in run.out.splitlines() if "  added  " in line],
         ]
@@ -172,16 +222,17 @@ async def test_explain_shows_pending_and_dead_work(tmp_path: Path) -> None:
     async with open_harness(tmp_path) as h:
         await cli(h, "sync", "--yes")
         run = await cli(h, "explain", "--user", "8")
-        assert "  chat 108: not a member: the next sync adds them  [leads]" in run.out
+        assert "  chat 108 “Team leads”: not a member: the next sync adds them  [leads]" in run.out
         assert any(
             line.startswith("  job ") and "chat.add chat 108: dead [ACCESS_DENIED_EXTEND]" in line
             for line in run.out.splitlines()
         )
-        unknown = await cli(h, "explain", "--user", "999")
-        assert unknown.out.splitlines()[:2] == [
-            "User 999 (unknown to the portal)",
-            "Departments: none",
-        ]
+        with pytest.raises(NothingDone, match="user 999 does not exist on the portal"):
+            await cli(h, "explain", "--user", "999")
+        h.portal.state.users.pop(8)  # gone from the portal, but the queue remembers them
+        gone = await cli(h, "explain", "--user", "8")
+        assert gone.code == 0
+        assert gone.out.splitlines()[0] == "User 8 (unknown to the portal)"
 
 
 async def test_sync_refuses_a_mass_removal_unless_allowed(tmp_path: Path) -> None:
@@ -199,3 +250,14 @@ async def test_sync_refuses_a_mass_removal_unless_allowed(tmp_path: Path) -> Non
         assert {8, 9} <= members(h, ENGINEERING)
         assert (await cli(h, "sync", "--yes", "--allow-removals", "2")).code == 0
         assert not {8, 9} & members(h, ENGINEERING)
+
+
+async def test_plan_with_a_rule_disabled_by_an_unknown_department_name_exits_1(
+    tmp_path: Path,
+) -> None:
+    write_rules(tmp_path / "rules.yaml", [{"name": "x", "departments": ["2"], "chats": [101]}])
+    async with open_harness(tmp_path) as h:
+        run = await cli(h, "plan")
+        assert run.code == 1, "the plan leaves a rule out: that is not success"
+        assert "no department is named '2'" in run.err
+        assert "Department ID 2 is Sales (2)" in run.err

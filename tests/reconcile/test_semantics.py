@@ -58,7 +58,7 @@ async def test_enforce_removes_after_a_transfer_and_a_dismissal(tmp_path: Path) 
         removed = {r["user_id"]: r["reasons"][0] for r in chat["remove"]}
         assert removed == {
             8: "not an active user any more",
-            9: "no active rule gives this chat to their departments (9)",
+            9: "no active rule gives this chat to their department Support (9)",
         }
         await synced(h)
         assert members(h, ENGINEERING) == {1, 7}

@@ -386,7 +386,7 @@ async def test_connection_refused_is_retryable_without_the_secret() -> None:
         exc = await fails(lambda: client.call("user.get"))
     assert type(exc) is PortalRetryable
     assert exc.code == "NETWORK_ERROR"
-    assert exc.description == "ConnectError"
+    assert exc.description == f"ConnectError talking to 127.0.0.1:{webhook.port}"
 
 
 class RaisingTransport(httpx.AsyncBaseTransport):
@@ -417,7 +417,7 @@ async def test_transport_errors_are_retryable_without_the_secret(
         exc = await fails(lambda: client.call("user.get"))
     assert type(exc) is PortalRetryable
     assert exc.code == code
-    assert exc.description == kind.__name__
+    assert exc.description.startswith(f"{kind.__name__} talking to {sandbox_webhook.host}")
 
 
 async def crashing_app(scope: object, receive: object, send: object) -> None:

@@ -89,9 +89,9 @@ def test_a_name_matching_zero_or_several_departments_disables_the_rule() -> None
         tree,
     )
     assert [str(p) for p in compiled.problems] == [
-        "rules.yaml:5:1: rule 'ambiguous': 2 departments are named 'Sales' (IDs 2, 12); "
+        "rules.yaml:6:19: rule 'ambiguous': 2 departments are named 'Sales' (IDs 2, 12); "
         "use an ID. The rule is disabled",
-        "rules.yaml:8:1: rule 'missing': no department is named 'Nope'; the rule is disabled",
+        "rules.yaml:10:24: rule 'missing': no department is named 'Nope'; the rule is disabled",
     ]
     assert all(p.severity == "error" for p in compiled.problems)
     assert chats(compiled.grants_for_departments([9, 2, 12])) == {103: (False, ("fine",))}
@@ -99,6 +99,14 @@ def test_a_name_matching_zero_or_several_departments_disables_the_rule() -> None
     assert compiled.rule("ambiguous") is None
     assert [r.name for r in compiled.rules] == ["fine"]
     assert compiled.chats() == (103,)
+
+
+def test_a_quoted_department_id_that_names_no_department_suggests_the_id() -> None:
+    compiled = compile_rules('  - name: quoted\n    departments: ["2"]\n    chats: [101]\n')
+    [problem] = [p for p in compiled.problems if p.severity == "error"]
+    assert (problem.line, problem.col) == (6, 19)
+    assert "no department is named '2'" in problem.message
+    assert "Department ID 2 is Sales (2): write 2 without quotes" in problem.message
 
 
 def test_unknown_department_ids_warn_but_still_match() -> None:

@@ -57,7 +57,22 @@ def test_a_valid_file_becomes_rules_with_defaults_applied() -> None:
     assert ask.only_departments == (5,)
     assert (ask.hide_history, ask.mode, ask.reply, ask.line) == (True, "enforce", "Hi {name}", 8)
     assert ask.description == "self-service"
-    assert ruleset.warnings == ()
+    assert [(w.line, w.col, w.message) for w in ruleset.warnings] == [
+        (
+            6,
+            35,
+            "rules[0].departments[2]: department 2 is listed twice in this rule "
+            "(first at line 6, column 19); remove one",
+        ),
+        (
+            7,
+            29,
+            "rules[0].chats[2]: chat 101 is listed twice in this rule "
+            "(first at line 7, column 13); remove one",
+        ),
+    ]
+    assert sales.spot("chats", 102) == (7, 18)
+    assert sales.spot("departments", "Marketing") == (6, 22)
 
 
 def test_defaults_fill_mode_and_subdepartments() -> None:
