@@ -17,8 +17,7 @@
     │   │   └── PortalRateLimited      QUERY_LIMIT_EXCEEDED, OPERATION_TIME_LIMIT
     │   ├── PortalJobError             this job is dead: the admin must fix something
     │   └── PortalWideError            pauses the whole queue, spends nothing
-    ├── StoreError                     the database refused or lost a lease
-    │   └── LeaseLost
+    ├── StoreError                     the database refused an operation
     └── UsageError                     exit 2 (bad command line)
 
 HTTP statuses and exit codes are read from the class attributes `http_status` and
@@ -165,10 +164,6 @@ class PortalWideError(PortalError):
 
 class StoreError(AutojoinError):
     """The database failed or refused an operation."""
-
-
-class LeaseLost(StoreError):
-    """Another worker took over this job; the result must not be committed."""
 
 
 class UsageError(AutojoinError):
