@@ -355,6 +355,50 @@ async def test_the_loop_outlives_a_failing_step_and_stops_on_request(
         assert (job.state, job.attempts, calls) == (DONE, 2, 2)
 
 
+async def test_an_idle_loop_wakes_for_new_work_and_lets_adds_gather(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        clock: FakeClock = r.harness.clock
+        seen: list[int] = []
+
+        async def record(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Result]:
+            seen.append(len(jobs))
+            worker.request_stop()
+            return {job.id: Done() for job in jobs}
+
+        config = WorkerConfig(idle_poll=5.0, coalesce_window=0.2)
+        worker = r.worker({ADD_TO_CHAT: record}, config=config)
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(worker.run_forever)
+                await anyio.sleep(0.05)  # the loop found nothing and waits
+                await r.enqueue({"n": 1}, {"n": 2})
+                worker.wake()  # what POST /events does after a commit
+                await worker.finished.wait()
+        assert seen == [2]  # both adds in one run
+        assert 0.2 in clock.sleeps  # the coalescing window, on the injected clock
+
+
+async def test_the_heartbeat_extends_the_leases_of_a_long_step(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        clock = r.harness.clock
+        await r.enqueue({"n": 1})
+        config = WorkerConfig(lease_seconds=0.06)  # the heartbeat runs every 20 ms of real time
+
+        async def slow(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Result]:
+            clock.advance(10)
+            expected = clock() + config.lease_seconds
+            for _ in range(1000):  # polls the store: the heartbeat is another task
+                if (await r.jobs())[0].lease_until == expected:
+                    return {job.id: Done() for job in jobs}
+                await anyio.sleep(0.01)
+            raise AssertionError("the lease was never extended")
+
+        with anyio.fail_after(20):
+            assert await r.worker({ADD_TO_CHAT: slow}, config=config).step() == 1
+        [job] = await r.jobs()
+        assert job.state == DONE
+
+
 async def test_jobs_held_by_a_cancelled_step_are_released_unspent(tmp_path: Path) -> None:
     async with rig(tmp_path) as r:
         await r.enqueue({"n": 1}, {"n": 2})
