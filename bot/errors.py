@@ -20,8 +20,7 @@
     │   │   └── PortalRateLimited      QUERY_LIMIT_EXCEEDED, OPERATION_TIME_LIMIT
     │   ├── PortalJobError             this job is dead: the admin must fix something
     │   └── PortalWideError            pauses the whole queue, spends nothing
-    ├── StoreError                     the database refused or lost a lease
-    │   └── LeaseLost
+    ├── StoreError                     the database refused an operation
     ├── NothingDone                    exit 1: the command found nothing it was asked about
     └── UsageError                     exit 2 (bad command line)
 
@@ -193,10 +192,6 @@ class PortalWideError(PortalError):
 
 class StoreError(AutojoinError):
     """The database failed or refused an operation."""
-
-
-class LeaseLost(StoreError):
-    """Another worker took over this job; the result must not be committed."""
 
 
 class NothingDone(AutojoinError):

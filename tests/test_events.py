@@ -1,29 +1,39 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
 
 from bot.errors import BadToken, ForeignPortal, MalformedEvent, StaleEvent
 from bot.events import Verifier, parse_event
 from bot.formparse import build_query
+from bot.sandbox.events import APP_TOKEN, DOMAIN, MEMBER_ID, auth_block, event_body
 
-TOKEN = "51856fefc120afa4b628cc82d3935cce"
-MEMBER = "a223c6b3710f85df22e9377d6c4f7553"
+TOKEN = APP_TOKEN
+MEMBER = MEMBER_ID
+DATA = {"ID": "245", "ACTIVE": "1", "UF_DEPARTMENT": ["7", "12"]}
 
 
-def body(**overrides: object) -> bytes:
-    params: dict[str, object] = {
+def body(
+    event: str = "ONUSERADD",
+    data: Mapping[str, Any] = DATA,
+    ts: int = 1772432045,
+    auth: Mapping[str, Any] | None = None,
+) -> bytes:
+    """A well-formed body from the sandbox's builder (the one every test uses)."""
+    return event_body(event, data, auth or auth_block(TOKEN), ts=ts, handler_id=31)
+
+
+def malformed(**overrides: object) -> bytes:
+    """A body with a shape no portal sends, built by hand on purpose."""
+    fields: dict[str, object] = {
         "event": "ONUSERADD",
-        "event_handler_id": "31",
-        "data": {"ID": "245", "ACTIVE": "1", "UF_DEPARTMENT": ["7", "12"]},
+        "data": DATA,
         "ts": "1772432045",
-        "auth": {
-            "domain": "example.bitrix24.com",
-            "member_id": MEMBER,
-            "application_token": TOKEN,
-        },
+        "auth": {"application_token": TOKEN},
     }
-    params.update(overrides)
-    return build_query(params).encode()
+    return build_query(fields | overrides).encode()
 
 
 def test_a_verified_event_has_typed_accessors() -> None:
@@ -54,7 +64,7 @@ def test_any_of_several_tokens_is_accepted() -> None:
 
 def test_token_is_checked_before_the_shape() -> None:
     with pytest.raises(BadToken):
-        parse_event(body(event=None, auth={"application_token": "bad"}), Verifier((TOKEN,)))
+        parse_event(malformed(event=None, auth={"application_token": "bad"}), Verifier((TOKEN,)))
 
 
 def test_foreign_portal_is_refused_when_configured() -> None:
@@ -62,8 +72,8 @@ def test_foreign_portal_is_refused_when_configured() -> None:
         parse_event(body(), Verifier((TOKEN,), member_id="someone-else"))
     with pytest.raises(ForeignPortal):
         parse_event(body(), Verifier((TOKEN,), domain="evil.bitrix24.com"))
-    event = parse_event(body(), Verifier((TOKEN,), member_id=MEMBER, domain="example.bitrix24.com"))
-    assert event.domain == "example.bitrix24.com"
+    event = parse_event(body(), Verifier((TOKEN,), member_id=MEMBER, domain=DOMAIN))
+    assert event.domain == DOMAIN
 
 
 @pytest.mark.parametrize(
@@ -78,15 +88,15 @@ def test_foreign_portal_is_refused_when_configured() -> None:
 )
 def test_bad_shapes_are_malformed(overrides: dict[str, object]) -> None:
     with pytest.raises(MalformedEvent):
-        parse_event(body(**overrides), Verifier((TOKEN,)))
+        parse_event(malformed(**overrides), Verifier((TOKEN,)))
 
 
 def test_freshness_window_is_off_by_default_and_enforced_when_set() -> None:
-    parse_event(body(ts="1"), Verifier((TOKEN,)), now=2_000_000_000)
+    parse_event(body(ts=1), Verifier((TOKEN,)), now=2_000_000_000)
     verifier = Verifier((TOKEN,), max_age=300)
     with pytest.raises(StaleEvent):
-        parse_event(body(ts="1772432045"), verifier, now=1772432045 + 301)
-    assert parse_event(body(ts="1772432045"), verifier, now=1772432045 + 299).ts == 1772432045
+        parse_event(body(ts=1772432045), verifier, now=1772432045 + 301)
+    assert parse_event(body(ts=1772432045), verifier, now=1772432045 + 299).ts == 1772432045
 
 
 @pytest.mark.parametrize(

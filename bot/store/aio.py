@@ -52,10 +52,6 @@ class AsyncStore:
         self._flush_lock = anyio.Lock()
         self._pending: list[_Pending] = []
 
-    @property
-    def commits(self) -> int:
-        return self.store.commits
-
     # -- group commit --------------------------------------------------------
     async def accept_event(
         self, event_key: str, event_name: str, jobs: Sequence[NewJob], now: float
@@ -104,13 +100,6 @@ class AsyncStore:
             self.store.accept_events, batch, now, limiter=self._limiter
         )
 
-    async def accept_events(self, batch: EventBatch, now: float) -> list[bool]:
-        return await self._run_batch(batch, now)
-
-    # -- the rest of the contract, one thread call each ------------------------
-    async def migrate(self, target: int | None = None) -> int:
-        return await anyio.to_thread.run_sync(self.store.migrate, target, limiter=self._limiter)
-
     async def enqueue(self, jobs: Sequence[NewJob], now: float) -> int:
         return await anyio.to_thread.run_sync(self.store.enqueue, jobs, now, limiter=self._limiter)
 
@@ -129,46 +118,6 @@ class AsyncStore:
     async def extend_lease(self, job_ids: Sequence[int], owner: str, until: float) -> None:
         await anyio.to_thread.run_sync(
             self.store.extend_lease, job_ids, owner, until, limiter=self._limiter
-        )
-
-    async def complete(
-        self,
-        job_id: int,
-        owner: str,
-        now: float,
-        followups: Sequence[NewJob] = (),
-        audit: Sequence[AuditEntry] = (),
-        ledger: Sequence[LedgerKey] = (),
-    ) -> None:
-        await anyio.to_thread.run_sync(
-            self.store.complete, job_id, owner, now, followups, audit, ledger, limiter=self._limiter
-        )
-
-    async def retry(
-        self,
-        job_id: int,
-        owner: str,
-        now: float,
-        run_after: float,
-        code: str,
-        error: str,
-        spend_attempt: bool = True,
-        audit: Sequence[AuditEntry] = (),
-    ) -> None:
-        args = (job_id, owner, now, run_after, code, error, spend_attempt, audit)
-        await anyio.to_thread.run_sync(self.store.retry, *args, limiter=self._limiter)
-
-    async def dead(
-        self,
-        job_id: int,
-        owner: str,
-        now: float,
-        code: str,
-        error: str,
-        audit: Sequence[AuditEntry] = (),
-    ) -> None:
-        await anyio.to_thread.run_sync(
-            self.store.dead, job_id, owner, now, code, error, audit, limiter=self._limiter
         )
 
     async def release(self, job_ids: Sequence[int], owner: str, now: float) -> None:

@@ -4,16 +4,16 @@ The contract is docs/architecture.md "Store contract". Additions beyond it, all 
 callers and implemented by both adapters:
 
 - `migrate(target=None)`: `target` stops at an older version (tests build a v1 database).
-- `accept_events(batch, now)`: many `accept_event` calls in one transaction (group commit,
-  used by `AsyncStore`); returns one bool per item, in order; a key repeated inside one batch
-  is a duplicate of its first occurrence.
-- `complete(..., ledger=())`: ledger rows written in the same transaction as the completion.
+- `accept_events(batch, now)`: many events in one transaction (group commit, used by
+  `AsyncStore.accept_event`); returns one bool per item, in order; a key repeated inside one
+  batch is a duplicate of its first occurrence.
+- `settle_many(owner, now, items)`: the worker's whole group of results in one transaction.
 - `ledger_add`, `ledger_remove`, `ledger`: who was added to which chat by which rule.
 - `counts()`: jobs per state (every state present, zero included).
 - `jobs_for_event(event_key)`: every job of one event, oldest first, in any state.
-- `commits`: how many transactions committed; lets tests prove group commit.
 
-Every method is one transaction. Times are unix seconds passed in by the caller; the database
+Only what production calls is here (tests use the same methods). Every method is one
+transaction. Times are unix seconds passed in by the caller; the database
 clock is never read.
 """
 
@@ -50,14 +50,7 @@ class Settlement:
 
 
 class Store(Protocol):
-    @property
-    def commits(self) -> int: ...
-
     def migrate(self, target: int | None = None) -> int: ...
-
-    def accept_event(
-        self, event_key: str, event_name: str, jobs: Sequence[NewJob], now: float
-    ) -> bool: ...
 
     def accept_events(self, batch: EventBatch, now: float) -> list[bool]: ...
 
@@ -73,38 +66,6 @@ class Store(Protocol):
     ) -> list[Job]: ...
 
     def extend_lease(self, job_ids: Sequence[int], owner: str, until: float) -> None: ...
-
-    def complete(
-        self,
-        job_id: int,
-        owner: str,
-        now: float,
-        followups: Sequence[NewJob] = (),
-        audit: Sequence[AuditEntry] = (),
-        ledger: Sequence[LedgerKey] = (),
-    ) -> None: ...
-
-    def retry(
-        self,
-        job_id: int,
-        owner: str,
-        now: float,
-        run_after: float,
-        code: str,
-        error: str,
-        spend_attempt: bool = True,
-        audit: Sequence[AuditEntry] = (),
-    ) -> None: ...
-
-    def dead(
-        self,
-        job_id: int,
-        owner: str,
-        now: float,
-        code: str,
-        error: str,
-        audit: Sequence[AuditEntry] = (),
-    ) -> None: ...
 
     def settle_many(self, owner: str, now: float, items: Sequence[Settlement]) -> list[int]:
         """Settle many jobs in one transaction (retries spend their attempt); returns lost ids."""

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from typing import ClassVar, TypeVar
 
-from bot.errors import LeaseLost, StoreError
+from bot.errors import StoreError
 from bot.jobs import STATES, AuditEntry, Job, NewJob
 from bot.store import schema
 from bot.store import sql as q
@@ -29,14 +29,6 @@ _HAS_VERSION_TABLE: dict[schema.Dialect, str] = {
 class SQLStore:
     dialect: ClassVar[schema.Dialect]
     claim_lock: ClassVar[str] = ""
-
-    def __init__(self) -> None:
-        self._commits = 0
-
-    @property
-    def commits(self) -> int:
-        """Committed transactions so far (group commit is visible as fewer commits)."""
-        return self._commits
 
     # -- adapter hooks -------------------------------------------------------
     def _atomic(self, fn: Callable[[q.Tx], T], *, write: bool = True) -> T:
@@ -95,11 +87,6 @@ class SQLStore:
         return self._atomic(read, write=False)
 
     # -- intake --------------------------------------------------------------
-    def accept_event(
-        self, event_key: str, event_name: str, jobs: Sequence[NewJob], now: float
-    ) -> bool:
-        return self.accept_events([(event_key, event_name, jobs)], now)[0]
-
     def accept_events(self, batch: EventBatch, now: float) -> list[bool]:
         now = float(now)
 
@@ -143,65 +130,6 @@ class SQLStore:
 
         self._atomic(run)
 
-    def _settle(self, tx: q.Tx, statement: str, params: tuple[object, ...]) -> None:
-        job_id, owner = params[-2:]
-        if tx.count(statement, params) != 1:
-            raise LeaseLost(f"job {job_id} is no longer leased to {owner}")
-
-    def complete(
-        self,
-        job_id: int,
-        owner: str,
-        now: float,
-        followups: Sequence[NewJob] = (),
-        audit: Sequence[AuditEntry] = (),
-        ledger: Sequence[LedgerKey] = (),
-    ) -> None:
-        now = float(now)
-
-        def run(tx: q.Tx) -> None:
-            self._settle(tx, q.COMPLETE, (now, job_id, owner))
-            q.insert_jobs(tx, followups, now)
-            q.insert_audit(tx, audit, job_id)
-            q.insert_ledger(tx, ledger, now)
-
-        self._atomic(run)
-
-    def retry(
-        self,
-        job_id: int,
-        owner: str,
-        now: float,
-        run_after: float,
-        code: str,
-        error: str,
-        spend_attempt: bool = True,
-        audit: Sequence[AuditEntry] = (),
-    ) -> None:
-        undo = 0 if spend_attempt else 1
-        params = (float(run_after), code, error, undo, undo, float(now), job_id, owner)
-
-        def run(tx: q.Tx) -> None:
-            self._settle(tx, q.RETRY, params)
-            q.insert_audit(tx, audit, job_id)
-
-        self._atomic(run)
-
-    def dead(
-        self,
-        job_id: int,
-        owner: str,
-        now: float,
-        code: str,
-        error: str,
-        audit: Sequence[AuditEntry] = (),
-    ) -> None:
-        def run(tx: q.Tx) -> None:
-            self._settle(tx, q.DEAD, (code, error, float(now), job_id, owner))
-            q.insert_audit(tx, audit, job_id)
-
-        self._atomic(run)
-
     def settle_many(self, owner: str, now: float, items: Sequence[Settlement]) -> list[int]:
         """Settle many jobs in one transaction; returns the ids whose lease was lost."""
         now = float(now)
@@ -215,8 +143,7 @@ class SQLStore:
                     statement = q.COMPLETE
                 elif item.state == "retry":
                     statement = q.RETRY
-                    params = (float(item.run_after), item.code, item.error, 0, 0, now)
-                    params += (item.job_id, owner)
+                    params = (float(item.run_after), item.code, item.error, now, item.job_id, owner)
                 else:
                     statement = q.DEAD
                     params = (item.code, item.error, now, item.job_id, owner)

@@ -4,7 +4,7 @@ Claims use `FOR UPDATE SKIP LOCKED`, so any number of workers on any hosts share
 `synchronous_commit=on`: a commit has reached the WAL on disk before the 2xx. A broken
 connection is reopened once per call before the call fails with `StoreError`. Re-running a
 transaction whose COMMIT reached the server but whose answer was lost is safe by contract:
-`accept_event` then answers False, a settle raises LeaseLost. The DSN's password never
+`accept_events` then answers False, a settle reports the job's lease lost. The DSN's password never
 appears in an error or repr.
 """
 
@@ -130,7 +130,6 @@ class PostgresStore(SQLStore):
             raise
         except psycopg.Error as exc:
             raise self._error("statement failed", exc) from exc
-        self._commits += 1
         return result
 
     def _reopen(self) -> None:

@@ -68,7 +68,7 @@ INSERT_LEDGER: Final = (
     " ON CONFLICT DO NOTHING"
 )
 # Settling a job: only the lease holder may, so a job taken over after a lease expired
-# cannot be settled twice. The caller turns 0 changed rows into LeaseLost.
+# cannot be settled twice. `settle_many` reports 0 changed rows as a lost lease.
 SETTLE_WHERE: Final = " WHERE id = ? AND state = 'running' AND lease_owner = ?"
 COMPLETE: Final = (
     "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, updated_at = ?"
@@ -76,7 +76,6 @@ COMPLETE: Final = (
 )
 RETRY: Final = (
     "UPDATE jobs SET state = 'pending', run_after = ?, last_code = ?, last_error = ?,"
-    " attempts = CASE WHEN attempts >= ? THEN attempts - ? ELSE 0 END,"
     " lease_owner = NULL, lease_until = NULL, updated_at = ?" + SETTLE_WHERE
 )
 DEAD: Final = (

@@ -113,7 +113,6 @@ class SQLiteStore(SQLStore):
                 if isinstance(exc, sqlite3.Error):
                     raise StoreError(f"SQLite: {exc}") from exc
                 raise
-            self._commits += 1
             return result
 
     def close(self) -> None:

@@ -127,17 +127,6 @@ async def test_extranet_user_matches_nothing(tmp_path: Path) -> None:
         assert h.portal.http_requests == 0
 
 
-async def test_unknown_event_is_acknowledged_and_ignored(tmp_path: Path) -> None:
-    async with open_harness(tmp_path) as h:
-        body = (
-            b"event=ONCRMDEALADD&data%5BFIELDS%5D%5BID%5D=1&auth%5Bapplication_token%5D="
-            + APP_TOKEN.encode()
-        )
-        response = await h.post(body)
-        assert response.status_code == 200
-        assert response.json()["status"] == "ignored"
-
-
 async def test_a_new_department_forces_a_tree_refresh(tmp_path: Path) -> None:
     clock = FakeClock()
     async with open_harness(tmp_path, clock=clock) as h:

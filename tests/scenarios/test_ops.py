@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.logsafe import configure_logging
-from bot.sandbox.events import APP_TOKEN, user_add
+from bot.sandbox.events import APP_TOKEN, auth_block, event_body, user_add
 from tests.harness import open_harness
 
 pytestmark = pytest.mark.anyio
@@ -51,9 +51,9 @@ async def test_metrics_count_events_rest_calls_and_jobs(tmp_path: Path) -> None:
 
 async def test_a_flood_of_unknown_event_names_cannot_grow_the_series(tmp_path: Path) -> None:
     async with open_harness(tmp_path) as h:
-        token = APP_TOKEN.encode()
+        auth, ts = auth_block(APP_TOKEN), int(h.clock())
         for i in range(300):
-            body = b"event=ONEVIL%d&auth%%5Bapplication_token%%5D=%s" % (i, token)
+            body = event_body(f"ONEVIL{i}", {"ID": i}, auth, ts=ts, handler_id=i)
             assert (await h.post(body)).status_code == 200
             await h.post(b"event=ONEVIL%d&data=1" % i)  # no token: rejected
         text = (await h.client.get("/metrics")).text

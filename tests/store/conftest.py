@@ -21,7 +21,7 @@ from psycopg import sql as pgsql
 from bench.procs import POSTGRES_DSN, drop_schema
 from bot.jobs import ADD_TO_CHAT, AuditEntry, NewJob
 from bot.store import mask_url
-from bot.store.base import Store
+from bot.store.base import LedgerKey, Settlement, Store
 from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SQLiteStore
 
@@ -143,3 +143,28 @@ def audit(at: float, chat_id: int, user_id: int, outcome: str = "added") -> Audi
 
 def states(store: Store) -> dict[str, int]:
     return {k: v for k, v in store.counts().items() if v}
+
+
+def accept(store: Store, key: str, jobs: Sequence[NewJob], now: float, name: str = "E") -> bool:
+    """One event through `accept_events`, the way `AsyncStore.accept_event` stores it."""
+    [fresh] = store.accept_events([(key, name, jobs)], now)
+    return fresh
+
+
+def done(
+    job_id: int,
+    followups: Sequence[NewJob] = (),
+    audit: Sequence[AuditEntry] = (),
+    ledger: Sequence[LedgerKey] = (),
+) -> Settlement:
+    return Settlement(job_id, "done", followups=followups, audit=audit, ledger=ledger)
+
+
+def retry(
+    job_id: int, run_after: float, code: str, error: str, audit: Sequence[AuditEntry] = ()
+) -> Settlement:
+    return Settlement(job_id, "retry", audit=audit, run_after=run_after, code=code, error=error)
+
+
+def dead(job_id: int, code: str, error: str, audit: Sequence[AuditEntry] = ()) -> Settlement:
+    return Settlement(job_id, "dead", audit=audit, code=code, error=error)

@@ -7,11 +7,9 @@ from typing import Any
 import anyio
 import pytest
 
-from bot.errors import LeaseLost
 from bot.jobs import ADD_TO_CHAT, DONE, AuditEntry, NewJob
-from bot.store import schema
 from bot.store.aio import AsyncStore
-from bot.store.base import Store
+from bot.store.base import EventBatch, Settlement, Store
 
 pytestmark = pytest.mark.anyio
 T0 = 3_000_000.0
@@ -26,19 +24,35 @@ def job(key: str, **payload: Any) -> NewJob:
     return NewJob(ADD_TO_CHAT, payload or {"k": key}, dedupe_key=key)
 
 
+class FakeCountingStore:
+    """A real store that counts the `accept_events` transactions it is asked for."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.batches: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def accept_events(self, batch: EventBatch, now: float) -> list[bool]:
+        self.batches.append(len(batch))
+        return self.store.accept_events(batch, now)
+
+
 async def test_concurrent_accepts_share_transactions(store: Store) -> None:
-    astore = AsyncStore(store)
+    counting = FakeCountingStore(store)
+    astore = AsyncStore(counting)
     keys = [f"ev{i % 180}" for i in range(200)]  # 20 keys arrive twice
     results: dict[int, bool] = {}
 
     async def accept(i: int) -> None:
         results[i] = await astore.accept_event(keys[i], "E", [job(f"j{keys[i]}")], T0 + i)
 
-    before = astore.commits
     async with anyio.create_task_group() as tg:
         for i in range(200):
             tg.start_soon(accept, i)
-    commits = astore.commits - before
+    commits = len(counting.batches)
+    assert sum(counting.batches) == 200
     assert len(results) == 200
     assert sum(results.values()) == 180
     for key in set(keys):
@@ -95,7 +109,7 @@ async def test_a_cancelled_caller_does_not_disturb_the_others(store: Store) -> N
             scope.cancel()
             await astore.accept_event("cancelled", "E", [], T0)
     assert done == [True] * 20
-    assert await astore.accept_events([("cancelled", "E", []), ("a1", "E", [])], T0) in (
+    assert store.accept_events([("cancelled", "E", []), ("a1", "E", [])], T0) in (
         [True, False],
         [False, False],  # a cancelled caller's event may still have been committed
     )
@@ -103,16 +117,18 @@ async def test_a_cancelled_caller_does_not_disturb_the_others(store: Store) -> N
 
 async def test_the_async_facade_reaches_every_method(store: Store) -> None:
     astore = AsyncStore(store)
-    assert await astore.migrate() == schema.LATEST
     assert await astore.enqueue([job("a"), job("b"), job("c")], T0) == 3
     a, b, c = await astore.claim("w", T0, 60, 3)
     await astore.extend_lease([a.id], "w", T0 + 600)
     entry = AuditEntry(T0, None, "r", 1, 2, False, "added")
-    await astore.complete(a.id, "w", T0, [job("d")], [entry], [("r", 1, 2)])
-    await astore.retry(b.id, "w", T0, T0 + 5, "X", "x", spend_attempt=False)
-    await astore.dead(c.id, "w", T0, "Y", "y", [entry])
-    with pytest.raises(LeaseLost):
-        await astore.complete(c.id, "w", T0)
+    settled = [
+        Settlement(a.id, "done", [job("d")], [entry], [("r", 1, 2)]),
+        Settlement(b.id, "retry", run_after=T0 + 5, code="X", error="x"),
+        Settlement(c.id, "dead", audit=[entry], code="Y", error="y"),
+    ]
+    assert await astore.settle_many("w", T0, settled) == []
+    assert await astore.settle_many("w", T0, [Settlement(c.id, "done")]) == [c.id]
+    assert [j.id for j in await astore.jobs_for_event("none")] == []
     assert await astore.revive([c.id], T0) == 1
     claimed = await astore.claim("w", T0 + 5, 60, 10, kinds=[ADD_TO_CHAT])
     await astore.release([j.id for j in claimed], "w", T0 + 5)
@@ -123,7 +139,7 @@ async def test_the_async_facade_reaches_every_method(store: Store) -> None:
     assert await astore.ledger_add([("r", 3, 4)], T0) == 1
     assert await astore.ledger_remove("r", 3, 4) is True
     assert await astore.ledger(1) == [("r", 1, 2, T0)]
-    assert await astore.accept_events([("e", "E", [])], T0) == [True]
+    assert await astore.update_state("n", lambda raw: (raw or "") + "1", T0) == "1"
     pruned = await astore.prune(T0 + 1, T0 + 1, None, None)
     assert pruned["jobs"] == 1
     await astore.close()

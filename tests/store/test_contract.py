@@ -7,16 +7,15 @@ import time
 
 import pytest
 
-from bot.errors import LeaseLost
 from bot.jobs import ADD_TO_CHAT, DEAD, DONE, PENDING, RESOLVE_USER, RUNNING, NewJob
 from bot.store.base import Store
-from tests.store.conftest import T0, Backend, audit, job, states
+from tests.store.conftest import T0, Backend, accept, audit, dead, done, job, retry, states
 
 
 # -- intake ------------------------------------------------------------------
 def test_accept_event_stores_the_key_and_jobs_atomically(store: Store) -> None:
     jobs = [job("a", user_id=1), job("b", user_id=2)]
-    assert store.accept_event("ev1", "ONIMCHATUSERADD", jobs, T0) is True
+    assert accept(store, "ev1", jobs, T0, "ONIMCHATUSERADD") is True
     stored = store.jobs()
     assert sorted(j.dedupe_key or "" for j in stored) == ["a", "b"]
     assert all(j.state == PENDING and j.attempts == 0 and j.created_at == T0 for j in stored)
@@ -24,16 +23,16 @@ def test_accept_event_stores_the_key_and_jobs_atomically(store: Store) -> None:
 
 
 def test_a_repeated_event_stores_nothing_even_long_after_it_completed(store: Store) -> None:
-    assert store.accept_event("ev1", "E", [job("a")], T0)
+    assert accept(store, "ev1", [job("a")], T0)
     [claimed] = store.claim("w", T0, 60, 10)
-    store.complete(claimed.id, "w", T0 + 1)
+    assert store.settle_many("w", T0 + 1, [done(claimed.id)]) == []
     later = T0 + 30 * 86_400
-    assert store.accept_event("ev1", "E", [job("a"), job("new-key"), job(None)], later) is False
+    assert accept(store, "ev1", [job("a"), job("new-key"), job(None)], later) is False
     assert states(store) == {DONE: 1}
 
 
 def test_accept_events_detects_a_duplicate_inside_one_group(store: Store) -> None:
-    store.accept_event("old", "E", [job("x")], T0)
+    accept(store, "old", [job("x")], T0)
     batch = [("k1", "E", [job("1")]), ("k1", "E", [job("2")]), ("old", "E", []), ("k2", "E", [])]
     assert store.accept_events(batch, T0) == [True, False, False, True]
     assert sorted(j.dedupe_key or "" for j in store.jobs()) == ["1", "x"]
@@ -42,16 +41,16 @@ def test_accept_events_detects_a_duplicate_inside_one_group(store: Store) -> Non
 def test_enqueue_skips_known_dedupe_keys_in_any_state(store: Store) -> None:
     assert store.enqueue([job("a"), job("b"), job("a"), job(None), job(None)], T0) == 4
     [first, *_] = store.claim("w", T0, 60, 1)
-    store.complete(first.id, "w", T0)
+    store.settle_many("w", T0, [done(first.id)])
     assert store.enqueue([job("a"), job("b"), job("c")], T0 + 1) == 1
-    assert store.accept_event("ev", "E", [job("a"), job("d")], T0 + 2) is True
+    assert accept(store, "ev", [job("a"), job("d")], T0 + 2) is True
     assert sorted(j.dedupe_key or "-" for j in store.jobs()) == ["-", "-", "a", "b", "c", "d"]
 
 
 def test_followups_obey_the_dedupe_rule(store: Store) -> None:
     store.enqueue([job("root"), job("existing")], T0)
     [root] = store.claim("w", T0, 60, 1)
-    store.complete(root.id, "w", T0, followups=[job("existing"), job("child")])
+    store.settle_many("w", T0, [done(root.id, followups=[job("existing"), job("child")])])
     assert sorted(j.dedupe_key or "" for j in store.jobs()) == ["child", "existing", "root"]
 
 
@@ -88,17 +87,21 @@ def test_an_expired_lease_is_reclaimed_and_the_old_owner_loses_it(store: Store) 
         (b.id, 2, "w2"),
         (c.id, 2, "w2"),
     ]
-    with pytest.raises(LeaseLost):
-        store.complete(a.id, "crashed", T0 + 12, followups=[job("f")], audit=[audit(T0, 1, 2)])
-    with pytest.raises(LeaseLost):
-        store.retry(b.id, "crashed", T0 + 12, T0 + 20, "X", "x")
-    with pytest.raises(LeaseLost):
-        store.dead(c.id, "crashed", T0 + 12, "X", "x")
+    stale = [
+        done(a.id, followups=[job("f")], audit=[audit(T0, 1, 2)], ledger=[("rule-a", 1, 2)]),
+        retry(b.id, T0 + 20, "X", "x", audit=[audit(T0, 1, 3)]),
+        dead(c.id, "X", "x", audit=[audit(T0, 1, 4)]),
+    ]
+    assert store.settle_many("crashed", T0 + 12, stale) == [a.id, b.id, c.id]
     assert states(store) == {RUNNING: 3}
+    assert [(j.attempts, j.lease_owner) for j in store.jobs()] == [(2, "w2")] * 3
     assert store.history() == []
-    store.complete(a.id, "w2", T0 + 12)
-    with pytest.raises(LeaseLost):
-        store.complete(a.id, "w2", T0 + 13)  # settled jobs cannot be settled again
+    assert store.ledger() == []
+    assert sorted(j.dedupe_key or "" for j in store.jobs()) == ["a", "b", "c"]  # no followup
+    assert store.settle_many("w2", T0 + 12, [done(a.id)]) == []
+    # settled jobs cannot be settled again, not even by their last owner
+    assert store.settle_many("w2", T0 + 13, [done(a.id), dead(a.id, "X", "x")]) == [a.id, a.id]
+    assert next(j for j in store.jobs() if j.id == a.id).updated_at == T0 + 12
 
 
 def test_extend_lease_keeps_a_slow_job(store: Store) -> None:
@@ -107,7 +110,7 @@ def test_extend_lease_keeps_a_slow_job(store: Store) -> None:
     store.extend_lease([a.id, b.id], "other", T0 + 1000)  # not the owner: no effect
     store.extend_lease([a.id], "w", T0 + 100)
     assert [j.id for j in store.claim("w2", T0 + 50, 10, 5)] == [b.id]
-    store.complete(a.id, "w", T0 + 60)
+    assert store.settle_many("w", T0 + 60, [done(a.id)]) == []
 
 
 def test_concurrent_claims_on_two_connections_never_overlap(backend: Backend) -> None:
@@ -124,9 +127,8 @@ def test_concurrent_claims_on_two_connections_never_overlap(backend: Backend) ->
         try:
             barrier.wait()
             while batch := store.claim(owner, T0, 300, 7):
-                for j in batch:
-                    seen[owner].append(j.id)
-                    store.complete(j.id, owner, T0)
+                seen[owner].extend(j.id for j in batch)
+                assert store.settle_many(owner, T0, [done(j.id) for j in batch]) == []
                 time.sleep(0.002)  # "work" outside any transaction lets the other side in
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
@@ -146,31 +148,46 @@ def test_concurrent_claims_on_two_connections_never_overlap(backend: Backend) ->
 
 
 # -- settling ----------------------------------------------------------------
-def test_complete_writes_followups_audit_and_ledger_in_one_step(store: Store) -> None:
+def test_done_writes_followups_audit_and_ledger_in_one_step(store: Store) -> None:
     store.enqueue([job("a")], T0)
     [a] = store.claim("w", T0, 60, 1)
     entry = audit(T0 + 1, 10, 20)
-    store.complete(a.id, "w", T0 + 1, [job("f")], [entry], [("rule-a", 10, 20)])
-    done = next(j for j in store.jobs() if j.id == a.id)
-    assert (done.state, done.lease_owner, done.updated_at) == (DONE, None, T0 + 1)
+    assert (
+        store.settle_many("w", T0 + 1, [done(a.id, [job("f")], [entry], [("rule-a", 10, 20)])])
+        == []
+    )
+    finished = next(j for j in store.jobs() if j.id == a.id)
+    assert (finished.state, finished.lease_owner, finished.updated_at) == (DONE, None, T0 + 1)
     assert [h.job_id for h in store.history()] == [a.id]  # filled in from the settled job
     assert store.ledger() == [("rule-a", 10, 20, T0 + 1)]
     assert states(store) == {DONE: 1, PENDING: 1}
 
 
-def test_a_failing_complete_changes_nothing(store: Store) -> None:
-    store.enqueue([job("a")], T0)
-    [a] = store.claim("w", T0, 60, 1)
+def test_a_failing_item_changes_nothing_of_its_group(store: Store) -> None:
+    store.enqueue([job("a"), job("b")], T0)
+    a, b = store.claim("w", T0, 60, 2)
+    group = [
+        done(a.id, [job("f")], [audit(T0, 1, 2)], [("rule-a", 1, 2)]),
+        done(b.id, [NewJob(ADD_TO_CHAT, {"bad": object()})], [audit(T0, 1, 3)]),
+    ]
     with pytest.raises(TypeError):
-        store.complete(a.id, "w", T0, [NewJob(ADD_TO_CHAT, {"bad": object()})], [audit(T0, 1, 2)])
-    assert states(store) == {RUNNING: 1}
+        store.settle_many("w", T0, group)
+    assert states(store) == {RUNNING: 2}
     assert store.history() == []
+    assert store.ledger() == []
+    assert store.settle_many("w", T0 + 1, group[:1]) == []  # the lease survived the rollback
 
 
-def test_retry_sets_the_next_attempt_and_keeps_the_error(store: Store) -> None:
+def test_retry_sets_the_next_attempt_spends_one_and_keeps_the_error(store: Store) -> None:
     store.enqueue([job("a")], T0)
     [a] = store.claim("w", T0, 60, 1)
-    store.retry(a.id, "w", T0 + 1, T0 + 100, "QUERY_LIMIT_EXCEEDED", "slow down")
+    dropped = audit(T0, 1, 2, "dropped")
+    assert (
+        store.settle_many(
+            "w", T0 + 1, [retry(a.id, T0 + 100, "QUERY_LIMIT_EXCEEDED", "slow down", [dropped])]
+        )
+        == []
+    )
     [again] = store.jobs()
     assert (again.state, again.attempts, again.run_after) == (PENDING, 1, T0 + 100)
     assert (again.last_code, again.last_error, again.lease_owner) == (
@@ -178,26 +195,19 @@ def test_retry_sets_the_next_attempt_and_keeps_the_error(store: Store) -> None:
         "slow down",
         None,
     )
+    assert [(h.outcome, h.job_id) for h in store.history()] == [("dropped", a.id)]
     assert store.claim("w", T0 + 99, 60, 1) == []
     [b] = store.claim("w", T0 + 100, 60, 1)
     assert b.attempts == 2
 
 
-def test_retry_without_spending_an_attempt(store: Store) -> None:
-    store.enqueue([job("a")], T0)
-    [a] = store.claim("w", T0, 60, 1)
-    store.retry(a.id, "w", T0, T0 + 5, "PORTAL_PAUSED", "paused", spend_attempt=False)
-    assert store.jobs()[0].attempts == 0
-    [a] = store.claim("w", T0 + 5, 60, 1)
-    store.retry(a.id, "w", T0 + 5, T0 + 6, "E", "e", audit=[audit(T0, 1, 2, "dropped")])
-    assert store.jobs()[0].attempts == 1
-    assert store.history()[0].outcome == "dropped"
-
-
 def test_dead_keeps_the_reason(store: Store) -> None:
     store.enqueue([job("a")], T0)
     [a] = store.claim("w", T0, 60, 1)
-    store.dead(a.id, "w", T0 + 2, "ACCESS_DENIED", "grant im scope", [audit(T0 + 2, 1, 2, "dead")])
+    lost = store.settle_many(
+        "w", T0 + 2, [dead(a.id, "ACCESS_DENIED", "grant im scope", [audit(T0 + 2, 1, 2, "dead")])]
+    )
+    assert lost == []
     [d] = store.jobs()
     assert (d.state, d.last_code, d.last_error, d.lease_until) == (
         DEAD,

@@ -7,14 +7,14 @@ import pytest
 from bot.errors import StoreError
 from bot.jobs import DEAD, DONE, PENDING, RUNNING, AuditEntry
 from bot.store.base import Store
-from tests.store.conftest import T0, Backend, audit, job
+from tests.store.conftest import T0, Backend, accept, audit, dead, done, job, retry
 
 
 # -- operators ---------------------------------------------------------------
 def test_jobs_are_listed_newest_first_and_filtered(store: Store) -> None:
     store.enqueue([job(f"k{i}") for i in range(5)], T0)
     [first] = store.claim("w", T0, 60, 1)
-    store.dead(first.id, "w", T0, "X", "x")
+    store.settle_many("w", T0, [dead(first.id, "X", "x")])
     ids = [j.id for j in store.jobs()]
     assert ids == sorted(ids, reverse=True)
     assert [j.id for j in store.jobs(limit=2)] == ids[:2]
@@ -26,19 +26,22 @@ def test_jobs_are_listed_newest_first_and_filtered(store: Store) -> None:
 
 def test_revive_restarts_dead_and_named_retrying_jobs(store: Store) -> None:
     store.enqueue([job(f"k{i}") for i in range(5)], T0)
-    d1, d2, retrying, done, running = store.claim("w", T0, 60, 5)
-    store.dead(d1.id, "w", T0, "X", "x")
-    store.dead(d2.id, "w", T0, "X", "x")
-    store.retry(retrying.id, "w", T0, T0 + 999, "Y", "y")
-    store.complete(done.id, "w", T0)
-    named = [d1.id, retrying.id, done.id, running.id]
+    d1, d2, retrying, finished, running = store.claim("w", T0, 60, 5)
+    settled = [
+        dead(d1.id, "X", "x"),
+        dead(d2.id, "X", "x"),
+        retry(retrying.id, T0 + 999, "Y", "y"),
+        done(finished.id),
+    ]
+    assert store.settle_many("w", T0, settled) == []
+    named = [d1.id, retrying.id, finished.id, running.id]
     assert store.revive(named, T0 + 10) == 2
     by_id = {j.id: j for j in store.jobs()}
     for jid in (d1.id, retrying.id):
         revived = by_id[jid]
         assert (revived.state, revived.attempts, revived.run_after) == (PENDING, 0, T0 + 10)
         assert revived.last_code is None
-    assert (by_id[done.id].state, by_id[running.id].state, by_id[d2.id].state) == (
+    assert (by_id[finished.id].state, by_id[running.id].state, by_id[d2.id].state) == (
         DONE,
         RUNNING,
         DEAD,
@@ -52,7 +55,7 @@ def test_history_filters_and_orders_newest_first(store: Store) -> None:
     store.enqueue([job("a")], T0)
     [a] = store.claim("w", T0, 60, 1)
     rows = [audit(T0 + 3, 1, 10), audit(T0 + 1, 1, 11), audit(T0 + 2, 2, 10, "removed")]
-    store.complete(a.id, "w", T0, audit=rows)
+    store.settle_many("w", T0, [done(a.id, audit=rows)])
     assert [h.at for h in store.history()] == [T0 + 3, T0 + 2, T0 + 1]
     assert [h.at for h in store.history(user_id=10)] == [T0 + 3, T0 + 2]
     assert [h.at for h in store.history(chat_id=1)] == [T0 + 3, T0 + 1]
@@ -86,14 +89,14 @@ def test_ledger_records_who_a_rule_added(store: Store) -> None:
 
 
 def test_prune_deletes_old_rows_and_keeps_dedupe_keys_as_long_as_events(store: Store) -> None:
-    store.accept_event("old-ev", "E", [job("old")], T0)
+    accept(store, "old-ev", [job("old")], T0)
     store.enqueue([job("dead")], T0)
-    store.accept_event("new-ev", "E", [job("new")], T0 + 100)
+    accept(store, "new-ev", [job("new")], T0 + 100)
     old, dead_job, new = store.claim("w", T0 + 100, 60, 3)
     assert [j.dedupe_key for j in (old, dead_job, new)] == ["old", "dead", "new"]
-    store.complete(old.id, "w", T0 + 1, audit=[audit(T0, 1, 1)])
-    store.dead(dead_job.id, "w", T0 + 1, "X", "x", audit=[audit(T0 + 200, 1, 2)])
-    store.complete(new.id, "w", T0 + 150)
+    store.settle_many("w", T0 + 1, [done(old.id, audit=[audit(T0, 1, 1)])])
+    store.settle_many("w", T0 + 1, [dead(dead_job.id, "X", "x", [audit(T0 + 200, 1, 2)])])
+    store.settle_many("w", T0 + 150, [done(new.id)])
     store.enqueue([job("waiting")], T0)
     kept = store.prune(T0 + 300, None, None, None)
     assert kept == {"jobs": 0, "events": 0, "dedupe_keys": 0, "audit": 0}
@@ -106,16 +109,16 @@ def test_prune_deletes_old_rows_and_keeps_dedupe_keys_as_long_as_events(store: S
     }
     assert sorted(j.dedupe_key or "" for j in store.jobs()) == ["dead", "new", "waiting"]
     assert store.enqueue([job("new"), job("waiting"), job("dead")], T0 + 300) == 0
-    assert store.accept_event("new-ev", "E", [], T0 + 300) is False
-    assert store.accept_event("old-ev", "E", [job("old")], T0 + 300) is True
+    assert accept(store, "new-ev", [], T0 + 300) is False
+    assert accept(store, "old-ev", [job("old")], T0 + 300) is True
     assert store.counts()[PENDING] == 2  # "waiting" and the second "old"
     assert [h.user_id for h in store.history()] == [2]
 
 
 def test_a_pruned_done_job_still_blocks_its_duplicate_while_events_are_kept(store: Store) -> None:
-    store.accept_event("ev", "E", [job("k")], T0)
+    accept(store, "ev", [job("k")], T0)
     [k] = store.claim("w", T0, 60, 1)
-    store.complete(k.id, "w", T0)
+    store.settle_many("w", T0, [done(k.id)])
     assert store.prune(T0 + 10, T0 + 5, None, None)["jobs"] == 1
     assert store.jobs() == []
     assert store.enqueue([job("k")], T0 + 20) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.jobs import ADD_TO_CHAT, BOT_REPLY, DEAD, DONE, PENDING, RUNNING, NewJob
 from bot.store.base import Store
-from tests.store.conftest import T0
+from tests.store.conftest import T0, accept, dead, done
 
 
 def _job(key: str, event: str | None, kind: str = ADD_TO_CHAT) -> NewJob:
@@ -12,14 +12,13 @@ def _job(key: str, event: str | None, kind: str = ADD_TO_CHAT) -> NewJob:
 
 
 def test_returns_only_that_events_jobs_oldest_first_in_any_state(store: Store) -> None:
-    store.accept_event("ev-a", "E", [_job("a1", "ev-a"), _job("a2", "ev-a")], T0)
-    store.accept_event("ev-b", "E", [_job("b1", "ev-b")], T0)
+    accept(store, "ev-a", [_job("a1", "ev-a"), _job("a2", "ev-a")], T0)
+    accept(store, "ev-b", [_job("b1", "ev-b")], T0)
     store.enqueue([_job("none", None)], T0)
     first, second, other, _ = store.claim("w", T0, 60, 10)
-    store.complete(
-        first.id, "w", T0 + 1, followups=[_job("a3", "ev-a", BOT_REPLY), _job("b2", "ev-b")]
-    )
-    store.dead(second.id, "w", T0 + 1, "ACCESS_DENIED_EXTEND", "hint")
+    followups = [_job("a3", "ev-a", BOT_REPLY), _job("b2", "ev-b")]
+    settled = [done(first.id, followups), dead(second.id, "ACCESS_DENIED_EXTEND", "hint")]
+    assert store.settle_many("w", T0 + 1, settled) == []
     assert other.event_key == "ev-b"
 
     found = store.jobs_for_event("ev-a")
@@ -33,7 +32,7 @@ def test_returns_only_that_events_jobs_oldest_first_in_any_state(store: Store) -
 
 
 def test_unknown_event_and_lookalike_keys_find_nothing(store: Store) -> None:
-    store.accept_event("portal:msg:1", "E", [_job("x", "portal:msg:1")], T0)
+    accept(store, "portal:msg:1", [_job("x", "portal:msg:1")], T0)
     assert store.jobs_for_event("portal:msg:") == []
     assert store.jobs_for_event("portal:msg:%") == []
     assert store.jobs_for_event("portal:msg:10") == []

@@ -11,7 +11,7 @@ from bot.errors import StoreError
 from bot.jobs import ADD_TO_CHAT, DONE, PENDING, AuditEntry, NewJob
 from bot.store import open_store, schema
 from bot.store.base import Store
-from tests.store.conftest import Backend
+from tests.store.conftest import Backend, accept, done
 
 T0 = 2_000_000.0
 
@@ -51,7 +51,7 @@ def test_a_v1_database_is_upgraded_with_its_rows(backend: Backend) -> None:
     assert store.migrate() == schema.LATEST
     assert version_rows(backend) == list(range(1, schema.LATEST + 1))
     assert store.get_state("bot.id") == "42"
-    assert store.accept_event("ev-v1", "ONIMCHATUSERADD", [], T0 + 1) is False
+    assert accept(store, "ev-v1", [], T0 + 1, "ONIMCHATUSERADD") is False
     [claimed] = store.claim("w", T0 + 1, 60, 10)
     assert (claimed.payload, claimed.group, claimed.event_key) == ({"u": 1}, None, "ev-v1")
     # The v1 done job's dedupe key was copied into dedupe_keys: it outlives pruning the job.
@@ -59,7 +59,10 @@ def test_a_v1_database_is_upgraded_with_its_rows(backend: Backend) -> None:
     assert store.enqueue([NewJob(ADD_TO_CHAT, {}, dedupe_key="k-done")], T0 + 10) == 0
     # The v2 tables work.
     entry = AuditEntry(T0, "ev-v1", "r", 1, 2, True, "added")
-    store.complete(claimed.id, "w", T0 + 2, audit=[entry], ledger=[("r", 1, 2)])
+    assert (
+        store.settle_many("w", T0 + 2, [done(claimed.id, audit=[entry], ledger=[("r", 1, 2)])])
+        == []
+    )
     assert store.history()[0].hide_history is True
     assert store.ledger() == [("r", 1, 2, T0 + 2)]
     store.enqueue([NewJob(ADD_TO_CHAT, {}, group="chat:1")], T0 + 3)
@@ -111,7 +114,7 @@ def test_every_previous_version_is_upgraded_with_its_rows(backend: Backend, prev
     assert version_rows(backend) == list(range(1, schema.LATEST + 1))
     assert "jobs_event" in indexes_on(backend, "jobs")
     assert store.get_state("bot.id") == "42"
-    assert store.accept_event("ev-old", "ONIMBOTMESSAGEADD", [], T0 + 1) is False
+    assert accept(store, "ev-old", [], T0 + 1, "ONIMBOTMESSAGEADD") is False
     found = store.jobs_for_event("ev-old")
     assert [(j.dedupe_key, j.state, j.payload) for j in found] == [
         ("k-a", PENDING, {"chat_id": 5}),
