@@ -191,7 +191,7 @@ class Worker:
             by_kind.setdefault(job.kind, []).append(job)
         wide: PortalWideError | None = None
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._heartbeat)
+            tg.start_soon(self._heartbeat, now)
             try:
                 for kind, group in by_kind.items():
                     await self._run_kind(kind, group)
@@ -204,15 +204,18 @@ class Worker:
         self._held = []  # not in `finally`: a cancelled step leaves them for release_held
         return len(jobs)
 
-    async def _heartbeat(self) -> None:
+    async def _heartbeat(self, claimed_at: float) -> None:
         """Extend the leases of held jobs while the step runs (a drained bucket, a slow call).
 
-        A failed extension (database away) is logged and tried at the next beat; the step goes
-        on, and if the database stays away the leases lapse and another worker may take over,
-        which is what a lease is for."""
+        The first beat comes a third of a lease after the claim's `now`, sooner if the claim
+        itself waited (a busy database). A failed extension (database away) is logged and tried
+        at the next beat; the step goes on, and if the database stays away the leases lapse and
+        another worker may take over, which is what a lease is for."""
         lease = self.config.lease_seconds
+        wait = max(0.0, lease / 3 - (self.clock() - claimed_at))
         while True:
-            await self.beat(lease / 3)
+            await self.beat(wait)
+            wait = lease / 3
             if not self._held:
                 continue
             try:
