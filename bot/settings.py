@@ -20,9 +20,8 @@ from bot.store.urls import parse_url
 
 T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-MIN_LEASE = (
-    1.0  # seconds; the heartbeat beats every third of it, so shorter only loads the database
-)
+# Seconds. The heartbeat beats every third of the lease: shorter only loads the database.
+MIN_LEASE = 1.0
 
 
 class Secret:
