@@ -196,7 +196,7 @@ def run(config: Config) -> Section:
         "Each process is a real `autojoin serve` (HTTP front + worker), at the default log "
         "level and coalesce window, with AUTOJOIN_RECONCILE_MINUTES=0 (only event delivery "
         f"talks to the portal) and AUTOJOIN_LEASE_SECONDS={dw.LEASE_SECONDS:g} (so a killed "
-        "process's claims come back within the run; default 120).",
+        "process's claims come back within the run; default 15).",
         "Rules: one rule maps the hires' department to the K chats; every hire is in it. "
         f"Bursts are posted as fast as {dw.CONCURRENCY} keep-alive connections per process "
         "allow; every answer is checked to be 200 `accepted`. Ack latency is per event.",

@@ -6,6 +6,7 @@ The executors live in their feature modules; the types they share are in `bot.ex
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from bot import membership
 from bot.chatbot import replies, requests
@@ -20,3 +21,8 @@ EXECUTORS: Mapping[str, Executor] = {
     BOT_REQUEST: requests.handle_requests,
     BOT_REPLY: replies.send_replies,
 }
+
+SETTLE_EACH: Final = frozenset({BOT_REPLY})
+"""Kinds whose repetition a person would notice (a reply, a command answer, the "queued"
+notice): the worker runs and settles them one at a time, each right after its own call.
+Adds and removals are verified against the member list, so a rerun repeats nothing."""

@@ -22,6 +22,8 @@ from bot.store.urls import parse_url
 
 T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Seconds. The heartbeat beats every third of the lease: shorter only loads the database.
+MIN_LEASE = 1.0
 
 
 class Secret:
@@ -79,7 +81,7 @@ class Settings:
     rate: float = 2.0
     burst: int = 50
     max_body: int = 1024 * 1024
-    lease_seconds: float = 120.0
+    lease_seconds: float = 15.0
     retry_cap: float = 600.0
     department_ttl: float = 600.0
     max_event_age: float = 0.0
@@ -126,6 +128,9 @@ class Settings:
         rate = _number(env, "B24_RATE", 2.0, float)
         if burst < 1 or rate <= 0:
             raise SettingsError("B24_RATE" if rate <= 0 else "B24_BURST", "must be positive")
+        lease = _number(env, "AUTOJOIN_LEASE_SECONDS", 15.0, float)
+        if lease < MIN_LEASE:
+            raise SettingsError("AUTOJOIN_LEASE_SECONDS", f"must be at least {MIN_LEASE:g} seconds")
         return cls(
             webhook_url=Secret(webhook) if webhook else None,
             app_tokens=_tokens(env.get("B24_APP_TOKEN", "")),
@@ -141,7 +146,7 @@ class Settings:
             rate=rate,
             burst=burst,
             max_body=_number(env, "AUTOJOIN_MAX_BODY", 1024 * 1024, int),
-            lease_seconds=_number(env, "AUTOJOIN_LEASE_SECONDS", 120.0, float),
+            lease_seconds=lease,
             retry_cap=_number(env, "AUTOJOIN_RETRY_CAP", 600.0, float),
             department_ttl=_number(env, "AUTOJOIN_DEPARTMENT_TTL", 600.0, float),
             max_event_age=_number(env, "AUTOJOIN_MAX_EVENT_AGE", 0.0, float),

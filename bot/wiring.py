@@ -11,7 +11,7 @@ import httpx
 from starlette.applications import Starlette
 
 from bot import retention, web
-from bot.actions import EXECUTORS
+from bot.actions import EXECUTORS, SETTLE_EACH
 from bot.departments import DepartmentDirectory
 from bot.errors import NoDatabase
 from bot.events import Verifier
@@ -122,7 +122,9 @@ def build_worker(
         retry_cap=settings.retry_cap,
         coalesce_window=settings.coalesce_window,
     )
-    worker = Worker(store, EXECUTORS, ctx, clock=clock, sleep=sleep, config=config)
+    worker = Worker(
+        store, EXECUTORS, ctx, clock=clock, sleep=sleep, config=config, settle_each=SETTLE_EACH
+    )
     return worker, http
 
 

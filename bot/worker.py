@@ -3,7 +3,20 @@
 Failure policy by error type: retryable errors back off exponentially with jitter (capped)
 and never give up, so an accepted event survives any outage; per-job errors go dead with a
 hint; portal-wide errors pause the whole queue without spending attempts, and a slow probe
-resumes it. Leases make a crashed worker's jobs come back.
+resumes it.
+
+Crash recovery is a short lease kept alive by a heartbeat. A claim holds its jobs for
+`lease_seconds` (15 s by default); while the step runs, a heartbeat in real time extends the
+leases every third of that, independently of the executor, so a slow portal call never loses
+its claim, while a killed worker's jobs are claimable by anyone within one lease. A worker
+identity that survives restarts was not chosen: a restarted process cannot tell its dead
+predecessor from a live twin with the same name, and two processes sharing an identity
+would settle each other's jobs; a 15 s lease already brings the work back in seconds.
+Claims are bounded (`coalesce_limit`), so one crash strands at most that many jobs.
+
+Jobs whose repetition a person would notice (a bot reply) are settled one by one, each right
+after its own portal call (`settle_each`), so a crash can repeat at most the one whose
+commit it interrupted; the others are settled per group, one commit for thousands of adds.
 """
 
 from __future__ import annotations
@@ -12,12 +25,12 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import anyio
 
-from bot.errors import PortalError, PortalWideError
+from bot.errors import PortalError, PortalWideError, StoreError
 from bot.executor import Executor, WorkContext
 from bot.jobs import ADD_TO_CHAT, REMOVE_FROM_CHAT, RESOLVE_USER, Job, event_id
 from bot.outcomes import Dead, Done, Result, Retry
@@ -33,12 +46,14 @@ COALESCED = (RESOLVE_USER, ADD_TO_CHAT, REMOVE_FROM_CHAT)
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    """`coalesce_limit` is large on purpose: every due add for a chat should ride in one
-    `im.chat.user.add`; kinds that cost a request per job are claimed `batch_size` at a time."""
+    """`coalesce_limit` bounds a claim of coalescing kinds: about what one `batch` request
+    carries (16 chat groups of ~60 users), so due adds still ride together, but one crash
+    strands at most a thousand jobs, for one lease. Kinds that cost a request per job are
+    claimed `batch_size` at a time."""
 
-    lease_seconds: float = 120.0
+    lease_seconds: float = 15.0
     batch_size: int = 50
-    coalesce_limit: int = 20_000
+    coalesce_limit: int = 1_000
     retry_base: float = 2.0
     retry_cap: float = 600.0
     probe_base: float = 30.0
@@ -98,7 +113,11 @@ class Worker:
         config: WorkerConfig = WorkerConfig(),
         owner: str | None = None,
         rng: random.Random | None = None,
+        settle_each: Collection[str] = frozenset(),
+        beat: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
+        """`beat` is the heartbeat's sleep: real time, whatever `sleep` is, because a lease
+        is about wall-clock liveness; tests pass one they can step."""
         self.store = store
         self.executors = executors
         self.ctx = ctx
@@ -107,6 +126,8 @@ class Worker:
         self.config = config
         self.owner = owner or f"worker-{uuid.uuid4().hex[:10]}"
         self.rng = rng or random.Random()
+        self.settle_each = frozenset(settle_each)
+        self.beat = beat
         self._wake = anyio.Event()
         self._stopping = False
         self._held: list[int] = []
@@ -170,7 +191,7 @@ class Worker:
             by_kind.setdefault(job.kind, []).append(job)
         wide: PortalWideError | None = None
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._heartbeat)
+            tg.start_soon(self._heartbeat, now)
             try:
                 for kind, group in by_kind.items():
                     await self._run_kind(kind, group)
@@ -183,19 +204,35 @@ class Worker:
         self._held = []  # not in `finally`: a cancelled step leaves them for release_held
         return len(jobs)
 
-    async def _heartbeat(self) -> None:
-        """Extend the leases of held jobs while a long step (a drained bucket) runs."""
+    async def _heartbeat(self, claimed_at: float) -> None:
+        """Extend the leases of held jobs while the step runs (a drained bucket, a slow call).
+
+        The first beat comes a third of a lease after the claim's `now`, sooner if the claim
+        itself waited (a busy database). A failed extension (database away) is logged and tried
+        at the next beat; the step goes on, and if the database stays away the leases lapse and
+        another worker may take over, which is what a lease is for."""
         lease = self.config.lease_seconds
+        wait = max(0.0, lease / 3 - (self.clock() - claimed_at))
         while True:
-            await anyio.sleep(lease / 3)  # real time: leases are about wall-clock liveness
-            if self._held:
+            await self.beat(wait)
+            wait = lease / 3
+            if not self._held:
+                continue
+            try:
                 await self.store.extend_lease(self._held, self.owner, self.clock() + lease)
+            except StoreError as exc:
+                log.warning("lease heartbeat failed (%s); trying again in %.0fs", exc, lease / 3)
 
     async def _run_kind(self, kind: str, jobs: Sequence[Job]) -> None:
         executor = self.executors.get(kind)
         if executor is None:
             missing = Dead("UNKNOWN_KIND", f"no executor for job kind {kind}")
             await self._settle(jobs, dict.fromkeys((job.id for job in jobs), missing))
+            return
+        if kind in self.settle_each:
+            # One job, one call, one commit: a crash repeats at most the call in flight.
+            for job in jobs:
+                await self._settle([job], await self._execute(kind, executor, [job]))
             return
         results = await self._execute(kind, executor, jobs)
         await self._settle(jobs, results)

@@ -12,16 +12,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import httpx
 
 import handlers
+from bot.actions import EXECUTORS, SETTLE_EACH
 from bot.sandbox import FakePortal
 from bot.sandbox.events import APP_TOKEN
 from bot.services import Services
 from bot.settings import Settings
 from bot.wiring import build_services, create_app
-from bot.worker import WorkerConfig
-from tests.fakes import FakeClock
+from bot.worker import Worker, WorkerConfig
+from tests.fakes import FakeBeat, FakeClock
 
 REPO = Path(__file__).resolve().parent.parent
 FORM = "application/x-www-form-urlencoded"
@@ -37,6 +39,23 @@ class Harness:
     async def post(self, body: bytes, content_type: str = FORM) -> httpx.Response:
         return await self.client.post(
             self.services.settings.events_path, content=body, headers={"content-type": content_type}
+        )
+
+    def replica(self, owner: str, beat: FakeBeat | None = None) -> Worker:
+        """Another worker on the same database and portal, wired like `serve`'s: a second
+        replica, or the process that restarts after a crash (with a new identity)."""
+        main = self.services.worker
+        assert main is not None
+        return Worker(
+            self.services.back_store,
+            EXECUTORS,
+            main.ctx,
+            clock=self.clock,
+            sleep=self.clock.sleep,
+            config=main.config,
+            owner=owner,
+            settle_each=SETTLE_EACH,
+            beat=beat.sleep if beat is not None else anyio.sleep,
         )
 
     async def drain(self, max_rounds: int = 200) -> None:

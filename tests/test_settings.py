@@ -43,6 +43,7 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
         ({"AUTOJOIN_EVENTS_PATH": "events"}, "AUTOJOIN_EVENTS_PATH"),
         ({"AUTOJOIN_LOG_FORMAT": "xml"}, "AUTOJOIN_LOG_FORMAT"),
         ({"AUTOJOIN_MAX_BODY": "-1"}, "AUTOJOIN_MAX_BODY"),
+        ({"AUTOJOIN_LEASE_SECONDS": "0.5"}, "AUTOJOIN_LEASE_SECONDS"),
     ],
 )
 def test_invalid_values_name_the_variable(env: dict[str, str], variable: str) -> None:
@@ -50,6 +51,12 @@ def test_invalid_values_name_the_variable(env: dict[str, str], variable: str) ->
         Settings.load(env, env_file=Path("/nonexistent"))
     assert info.value.variable == variable
     assert str(info.value).startswith(variable)
+
+
+def test_the_lease_is_short_by_default_and_can_be_set() -> None:
+    assert Settings.load({}, env_file=Path("/nonexistent")).lease_seconds == 15.0
+    chosen = Settings.load({"AUTOJOIN_LEASE_SECONDS": "120"}, env_file=Path("/nonexistent"))
+    assert chosen.lease_seconds == 120.0
 
 
 def test_secrets_never_show_in_reprs() -> None:

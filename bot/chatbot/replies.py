@@ -6,6 +6,10 @@ reason. While adds are still retrying after `QUEUED_AFTER` seconds (from when th
 arrived, by the injected clock), the person is told once that the request is queued; the
 flag lives in the store so a restart does not repeat it.
 
+The worker settles each reply right after its call (`bot.actions.SETTLE_EACH`), so a crash
+repeats at most the reply whose commit it interrupted; `templateId` deduplication is not
+relied on (undocumented).
+
 Commands are answered with `imbot.command.answer`, everything else with `imbot.message.add`
 to the event's DIALOG_ID (the author for private dialogs, `chatNNN` for groups). Every call
 carries the CLIENT_ID the bot was registered with.
@@ -124,8 +128,10 @@ async def _result(job: Job, ctx: WorkContext, client_id: str) -> Result:
     rows = await ctx.store.history(user_id=author, event_key=event_key, limit=4 * len(chats) + 8)
     results = [_chat_result(chat, adds.get(chat), rows) for chat in chats]
     text = await _result_text(job, ctx, results)
-    await send(ctx, job, client_id, text, mention=True)
+    # Cleared before the send, so the send is followed only by this job's settlement: the
+    # flag is not read again once no add is waiting.
     await ctx.store.set_state(notice, None, now)
+    await send(ctx, job, client_id, text, mention=True)
     return Done()
 
 

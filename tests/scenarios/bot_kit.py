@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 
 from bot.commands.botreg import BotSetup, Registration, register_bot
-from bot.sandbox import Message
+from bot.sandbox import FakePortal, Message
 from bot.sandbox.events import bot_command, bot_message
 from bot.sandbox.state import User
+from tests.fakes import FakeClock
 from tests.harness import Harness, open_harness
 
 CLIENT = "autojoin-scenario-client-6f1c"
@@ -70,12 +71,20 @@ def _ints(value: Any) -> list[int]:
 
 @asynccontextmanager
 async def bot_stage(
-    tmp_path: Path, rules: str | None = None, **env: str
+    tmp_path: Path,
+    rules: str | None = None,
+    *,
+    portal: FakePortal | None = None,
+    clock: FakeClock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    **env: str,
 ) -> AsyncIterator[BotStage]:
     if rules is not None:
         (tmp_path / "rules.yaml").write_text(rules, encoding="utf-8")
     settings: dict[str, Any] = {"B24_BOT_CLIENT_ID": CLIENT, "AUTOJOIN_PUBLIC_URL": PUBLIC_URL}
-    async with open_harness(tmp_path, **(settings | env)) as h:
+    async with open_harness(
+        tmp_path, portal=portal, clock=clock, transport=transport, **(settings | env)
+    ) as h:
         worker = h.services.worker
         assert worker is not None
         setup = BotSetup.from_settings(h.services.settings)

@@ -3,7 +3,8 @@
 The fake portal runs in this process on a loopback port; autojoin runs as a subprocess and
 is killed with SIGKILL at the moments that matter, while the portal is held so the work
 cannot have finished first. A fresh process then finishes the queue, and every (chat, user)
-pair ends up in its chat with exactly one completed audit row.
+pair ends up in its chat with exactly one completed audit row. Most tests use a 2 s lease so
+a killed process's claim comes back quickly; one checks the default (15 s) lease itself.
 """
 
 from __future__ import annotations
@@ -244,6 +245,59 @@ def test_kill_between_the_portal_answer_and_the_commit_adds_once(stage: Stage) -
 def stage_history(stage: Stage) -> list[AuditEntry]:
     with stage.store() as store:
         return store.history(limit=1000)
+
+
+def test_a_killed_claim_expires_within_the_default_lease(tmp_path: Path) -> None:
+    """Without AUTOJOIN_LEASE_SECONDS a killed worker's jobs are free again at most 15 s after
+    the kill (it was 120 s), and the restarted process, a new identity, finishes them."""
+    with staged(tmp_path, f"sqlite:///{tmp_path / 'autojoin.db'}") as stage:
+        del stage.env["AUTOJOIN_LEASE_SECONDS"]
+        with stage.serve() as first:
+            pairs = warm_up(stage, first)
+            stage.portal.hold()
+            pairs += stage.hire(first, 51)
+            wait_parked(stage)
+            first.kill()
+            killed_at = time.time()
+        adds = [j for j in stage.jobs() if j.kind == ADD_TO_CHAT and j.payload["user_id"] == 51]
+        assert all(j.state == "running" and j.lease_until is not None for j in adds)
+        assert max(j.lease_until or 0.0 for j in adds) - killed_at <= 15.0
+        finish_after_restart(stage, pairs)
+
+
+def claims_of(stage: Stage, user_id: int) -> list[tuple[int, str, str | None, int]]:
+    adds = [j for j in stage.jobs() if j.kind == ADD_TO_CHAT and j.payload["user_id"] == user_id]
+    return sorted((j.id, j.state, j.lease_owner, j.attempts) for j in adds)
+
+
+def test_a_live_worker_keeps_its_claim_through_a_call_longer_than_the_lease(
+    stage: Stage,
+) -> None:
+    """The portal holds the call for three leases while a second replica polls: the heartbeat
+    (real time) keeps the claim, so the second never takes the jobs and each add is sent once."""
+    with stage.serve() as first:
+        pairs = warm_up(stage, first)
+        stage.portal.hold()
+        pairs += stage.hire(first, 51)
+        wait_parked(stage)
+        claimed = claims_of(stage, 51)
+        with stage.serve() as second:
+            time.sleep(3 * float(stage.env["AUTOJOIN_LEASE_SECONDS"]))
+            assert claims_of(stage, 51) == claimed
+            stage.portal.release()
+            stage.wait_drained(first)
+            logs = first.output() + second.output()
+    outcomes = stage.assert_each_pair_done_once(pairs)
+    assert outcomes == {"added": len(pairs)}
+    assert "lease lost" not in logs
+    for chat in CHATS:
+        calls = [
+            c
+            for c in stage.portal.calls_to("im.chat.user.add")
+            if str(c.params.get("CHAT_ID")) == str(chat)
+            and "51" in map(str, as_list(c.params.get("USERS")))
+        ]
+        assert len(calls) == 1, calls
 
 
 def test_sigterm_releases_the_claim_it_cannot_finish(stage: Stage) -> None:
