@@ -199,6 +199,14 @@ def admin_routes(portal: FakePortal) -> list[Route]:
             seed=int(body.get("seed", 0)),
         )
 
+    def request_failure_rate(body: dict[str, Any]) -> None:
+        portal.set_request_failure_rate(
+            float(body["rate"]),
+            code=str(body.get("code", "INTERNAL_SERVER_ERROR")),
+            status=int(body.get("status", 500)),
+            seed=int(body.get("seed", 0)),
+        )
+
     def users(body: dict[str, Any]) -> dict[str, Any]:
         return user_json(portal.upsert_user(**body))
 
@@ -208,6 +216,7 @@ def admin_routes(portal: FakePortal) -> list[Route]:
     posts: dict[str, Callable[[dict[str, Any]], Any]] = {
         "fault": fault,
         "failure_rate": failure_rate,
+        "request_failure_rate": request_failure_rate,
         "hold": lambda _: portal.hold(),
         "release": lambda _: portal.release(),
         "down": lambda body: portal.set_down(bool(body.get("down", True))),

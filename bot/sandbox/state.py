@@ -164,6 +164,7 @@ class PortalState:
     counters: Counters = field(default_factory=Counters)
     faults: list[Fault] = field(default_factory=list)
     failure_rates: dict[str, FailureRate] = field(default_factory=dict)
+    request_failure: FailureRate | None = None  # one draw per HTTP request (a batch is one)
     held: bool = False
     down: bool = False
     next_bot_id: int = FIRST_BOT_ID
