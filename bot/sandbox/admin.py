@@ -48,6 +48,7 @@ def chat_json(chat: Chat) -> dict[str, Any]:
         "manage_users_delete": chat.manage_users_delete,
         "extend_forbidden": chat.extend_forbidden,
         "history_hidden": {str(k): v for k, v in sorted(chat.history_hidden.items())},
+        "joins": [[user_id, at] for user_id, at in chat.joins],
     }
 
 

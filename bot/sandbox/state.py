@@ -50,6 +50,9 @@ class Chat:
     manage_users_delete: Role = "manager"
     extend_forbidden: bool = False
     history_hidden: dict[int, bool] = field(default_factory=dict)
+    # (user, unix time) each time someone became a member through `im.chat.user.add`, in order:
+    # a membership's creation time, and an add that really happened twice, can be read back.
+    joins: list[tuple[int, float]] = field(default_factory=list)
 
     def role_of(self, user_id: int) -> str:
         """The caller's role as `im.dialog.get` reports it; non-members have none."""
