@@ -41,6 +41,7 @@ def metrics() -> list[tuple[str, Callable[[SeedResult], float], str, str]]:
         ("memberships expected", lambda r: r.pairs, "", ""),
         ("effective adds twice (portal)", lambda r: r.added_twice, "", "made a member twice"),
         ("pairs audited `added` twice", lambda r: r.audit_twice, "", "the audit's view"),
+        ("members not audited `added`", lambda r: r.audit_unadded, "", "retried as already in"),
         ("add calls for a member already in", lambda r: r.repeat_add_calls, "", "no-op retries"),
         ("wrong history setting", lambda r: r.wrong_history, "", ""),
         ("ack → member p50", lambda r: _p(r.latencies, 50), "s", ""),
@@ -219,8 +220,10 @@ def notes(scale: Scale, seeds: Sequence[int], quick: bool) -> list[str]:
         "portal's time of creating the membership (`Chat.joins`) minus the event's first 2xx "
         "(0 if the membership came first: an ack lost in a kill, answered `duplicate` later). "
         "Effective adds twice: a (chat, user) the portal made a member more than once; the "
-        "audit row count is the cross-check. Repeated add calls for someone already in are a "
-        "no-op at the portal and shown for information.",
+        "audit row count is the cross-check. Members not audited `added`: the portal made "
+        "them members, but the audit says already_member (a worker killed after its add "
+        "reached the portal; the retry found them in). Repeated add calls for someone "
+        "already in are a no-op at the portal and shown for information.",
         "Duplicate bot replies: per request, every message the portal stored for it (command "
         "answers by MESSAGE_ID, messages by the author's dialog); the same text sent again is "
         "a duplicate. The 'queued' notice is a different text and counted on its own.",

@@ -43,6 +43,7 @@ class SeedResult:
     missing_pairs: int
     added_twice: int  # pairs the portal made a member more than once
     audit_twice: int  # pairs with more than one `added` audit row
+    audit_unadded: int  # members with no `added` row (added, then retried as already_member)
     repeat_add_calls: int  # successful add calls naming someone already a member
     wrong_history: int
     latencies: list[float]  # ack → member, seconds, one per membership that appeared
@@ -161,6 +162,7 @@ def measure(stage: Stage, deliveries: Sequence[Delivery], database: str, seed: i
         missing_pairs=missing,
         added_twice=sum(1 for pair in ours if join_count[pair] > 1),
         audit_twice=sum(1 for pair in ours if audited[pair] > 1),
+        audit_unadded=sum(1 for pair in ours if pair in first_join and not audited[pair]),
         repeat_add_calls=sum(max(0, repeats[pair] - 1) for pair in ours),
         wrong_history=wrong,
         latencies=latencies,
