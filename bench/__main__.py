@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--out bench/results.md] [--only NAME]`: run the benchmarks.
+"""`python -m bench [--quick] [--out bench/results.md] [--only NAME] [--seeds 1,2] [--scale F]`.
 
 Full mode repeats every figure (>= 3 runs) and writes results.md; quick mode runs each
 benchmark once at small sizes as a CI smoke test (no thresholds: it fails only if a
@@ -22,7 +22,7 @@ from bench.report import markdown, quick_summary, text_table, verdict
 from bench.stats import Section
 
 # modules bench/<name>.py
-BENCHMARKS = ("ack", "portal", "rules", "plan", "memory", "delivery", "soak")
+BENCHMARKS = ("ack", "portal", "rules", "plan", "memory", "delivery", "soak", "chaos")
 DEFAULT_OUT = Path("bench/results.md")
 RUNS = {"quick": 1, "full": 3}
 BUDGET = {"quick": 25.0, "full": 1200.0}  # seconds per benchmark before it stops repeating
@@ -49,7 +49,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
     )
     parser.add_argument("--runs", type=int, default=None, help="repetitions per figure")
+    parser.add_argument(
+        "--seeds",
+        type=seed_list,
+        default=(),
+        help="comma-separated seeds, e.g. 1,2,3 (chaos; default 1-5, quick 1)",
+    )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="size factor on the issue's load (chaos)"
+    )
     return parser.parse_args(argv)
+
+
+def seed_list(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        message = f"not a comma-separated list of integers: {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("no seeds given")
+    return seeds
 
 
 def run_one(name: str, config: Config) -> Section:
@@ -73,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = args.runs if args.runs is not None else RUNS[mode]
     if runs < 1:
         raise SystemExit("--runs must be at least 1")
+    if args.scale <= 0:
+        raise SystemExit("--scale must be positive")
     partial = args.quick or bool(args.only)  # must not overwrite the full results
     out: Path | None = args.out if args.out is not None or partial else DEFAULT_OUT
     names = [n for n in BENCHMARKS if not args.only or n in args.only]
@@ -80,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in names:
         print(f"-- {name} …", flush=True)
         with tempfile.TemporaryDirectory(prefix=f"autojoin-bench-{name}-") as work:
-            config = Config(args.quick, Path(work), runs, BUDGET[mode])
+            config = Config(
+                args.quick, Path(work), runs, BUDGET[mode], seeds=args.seeds, scale=args.scale
+            )
             section = run_one(name, config)
         sections.append(section)
         if not args.quick:  # a smoke run prints one summary at the end instead

@@ -17,6 +17,8 @@ class Config:
     runs: int  # repetitions per figure: >= 3 full, 1 quick
     budget: float  # seconds this benchmark may take before it stops adding runs
     started: float = 0.0
+    seeds: tuple[int, ...] = ()  # chosen on the command line (benchmarks that take seeds)
+    scale: float = 1.0  # size factor on the command line (benchmarks that take one)
 
     def __post_init__(self) -> None:
         if not self.started:
@@ -28,6 +30,10 @@ class Config:
 
     def pick(self, quick: int, full: int) -> int:
         return quick if self.quick else full
+
+    def seeds_or(self, quick: tuple[int, ...], full: tuple[int, ...]) -> tuple[int, ...]:
+        """The seeds given on the command line, else the mode's default."""
+        return self.seeds or (quick if self.quick else full)
 
     @property
     def postgres(self) -> str:

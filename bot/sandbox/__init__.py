@@ -197,6 +197,21 @@ class FakePortal:
                 entry = FailureRate(method, rate, code, status, random.Random(seed))
                 self.state.failure_rates[method] = entry
 
+    def set_request_failure_rate(
+        self,
+        rate: float,
+        code: str = "INTERNAL_SERVER_ERROR",
+        status: int = 500,
+        seed: int = 0,
+    ) -> None:
+        """Fail a seeded-random fraction of whole HTTP requests (a batch fails as one, its
+        commands unrun), as an overloaded portal does; rate 0 switches it off."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be within 0..1")
+        with self.lock:
+            chance = FailureRate("*", rate, code, status, random.Random(seed))
+            self.state.request_failure = chance if rate else None
+
     def hold(self) -> None:
         """Park every REST request unanswered until `release()`."""
         self.state.held = True

@@ -48,6 +48,7 @@ def chat_json(chat: Chat) -> dict[str, Any]:
         "manage_users_delete": chat.manage_users_delete,
         "extend_forbidden": chat.extend_forbidden,
         "history_hidden": {str(k): v for k, v in sorted(chat.history_hidden.items())},
+        "joins": [[user_id, at] for user_id, at in chat.joins],
     }
 
 
@@ -214,6 +215,14 @@ def admin_routes(portal: FakePortal) -> list[Route]:
             seed=int(body.get("seed", 0)),
         )
 
+    def request_failure_rate(body: dict[str, Any]) -> None:
+        portal.set_request_failure_rate(
+            float(body["rate"]),
+            code=str(body.get("code", "INTERNAL_SERVER_ERROR")),
+            status=int(body.get("status", 500)),
+            seed=int(body.get("seed", 0)),
+        )
+
     def users(body: dict[str, Any]) -> dict[str, Any]:
         return user_json(portal.upsert_user(**body))
 
@@ -223,6 +232,7 @@ def admin_routes(portal: FakePortal) -> list[Route]:
     posts: dict[str, Callable[[dict[str, Any]], Any]] = {
         "fault": fault,
         "failure_rate": failure_rate,
+        "request_failure_rate": request_failure_rate,
         "hold": lambda _: portal.hold(),
         "release": lambda _: portal.release(),
         "down": lambda body: portal.set_down(bool(body.get("down", True))),

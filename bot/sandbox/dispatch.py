@@ -156,6 +156,11 @@ class Dispatcher:
         except RestError as error:
             self._log(method, shown, error.status, error.code, now)
             return Answer(error.status, error_body(error))
+        chance = self.state.request_failure
+        if chance is not None and chance.rng.random() < chance.rate:
+            failed = RestError(chance.code, "Injected random failure", chance.status)
+            self._log(method, shown, failed.status, failed.code, now)
+            return Answer(failed.status, error_body(failed))
         try:
             if method == "batch":
                 return self._batch(webhook, shown, now)

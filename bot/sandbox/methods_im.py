@@ -71,6 +71,7 @@ def chat_user_add(ctx: Context, params: Params) -> Reply:
             continue  # already a member: no-op; unknown or dismissed: dropped, still `true`
         user = ctx.state.users.get(user_id)
         chat.members.add(user_id)
+        chat.joins.append((user_id, ctx.now))
         # Extranet users always join with the history hidden [src].
         chat.history_hidden[user_id] = hidden or (user is not None and user.user_type == "extranet")
     return Reply(True)

@@ -54,6 +54,9 @@ class Chat:
     manage_users_delete: Role = "manager"
     extend_forbidden: bool = False
     history_hidden: dict[int, bool] = field(default_factory=dict)
+    # (user, unix time) each time someone became a member through `im.chat.user.add`, in order:
+    # a membership's creation time, and an add that really happened twice, can be read back.
+    joins: list[tuple[int, float]] = field(default_factory=list)
 
     def role_of(self, user_id: int) -> str:
         """The caller's role as `im.dialog.get` reports it; non-members have none."""
@@ -172,6 +175,7 @@ class PortalState:
     counters: Counters = field(default_factory=Counters)
     faults: list[Fault] = field(default_factory=list)
     failure_rates: dict[str, FailureRate] = field(default_factory=dict)
+    request_failure: FailureRate | None = None  # one draw per HTTP request (a batch is one)
     held: bool = False
     down: bool = False
     language: str = "en"  # the portal language: `data.language` of bot events

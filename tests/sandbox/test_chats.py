@@ -17,6 +17,7 @@ from bot.sandbox.company import (
     SECRET_PROJECT,
     TEAM_LEADS,
 )
+from tests.fakes import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -63,6 +64,25 @@ async def test_add_of_existing_member_is_true_and_changes_nothing(
     assert portal.chat_members(SALES_ALL_HANDS) == {1, 2, 3, 4}
     assert portal.history_hidden(SALES_ALL_HANDS, 4) is True  # the first add's setting stands
     assert portal.history_hidden(SALES_ALL_HANDS, 2) is None  # a founding member, not added
+
+
+async def test_joins_record_when_each_membership_was_created(
+    rest: httpx.AsyncClient, portal: FakePortal, clock: FakeClock
+) -> None:
+    """Only adds that made someone a member are logged; leaving and coming back logs again."""
+    start = clock()
+    await call(rest, "im.chat.user.add", CHAT_ID=SALES_ALL_HANDS, USERS=[4, 2])
+    clock.advance(5.0)
+    await call(rest, "im.chat.user.add", CHAT_ID=SALES_ALL_HANDS, USERS=[4, 5])
+    portal.state.chats[SALES_ALL_HANDS].managers.add(1)
+    await call(rest, "im.chat.user.delete", CHAT_ID=SALES_ALL_HANDS, USER_ID=4)
+    await call(rest, "im.chat.user.add", CHAT_ID=SALES_ALL_HANDS, USERS=[4])
+    assert portal.state.chats[SALES_ALL_HANDS].joins == [
+        (4, start),
+        (5, start + 5.0),
+        (4, start + 5.0),
+    ]
+    assert portal.snapshot()["chats"][1]["joins"] == [[4, start], [5, start + 5], [4, start + 5]]
 
 
 @pytest.mark.parametrize(

@@ -106,6 +106,44 @@ async def test_failure_rate_zero_switches_it_off(
     assert (await rest.post("user.get", json={})).status_code == 200
 
 
+async def test_a_request_failure_rate_fails_whole_requests_seeded(clock: FakeClock) -> None:
+    """One draw per HTTP request: a failed batch runs none of its commands, a passed one
+    runs all of them (no per-command faults), and the same seed fails the same requests."""
+
+    async def run() -> list[int]:
+        portal = FakePortal(clock=clock, burst=1000)
+        portal.set_request_failure_rate(0.3, seed=5)
+        cmd = {"a": "im.chat.user.add?CHAT_ID=101&USERS[]=4", "b": "user.get?ID=2"}
+        statuses: list[int] = []
+        async with client_for(portal) as rest:
+            for _ in range(40):
+                response = await rest.post("batch", json={"cmd": cmd})
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    assert response.json()["result"]["result_error"] == []
+        added = [c for c in portal.calls_to("im.chat.user.add") if c.error is None]
+        assert len(added) == statuses.count(200)
+        assert {c.error for c in portal.calls_to("batch")} == {None, "INTERNAL_SERVER_ERROR"}
+        return statuses
+
+    first, second = await run(), await run()
+    assert first == second
+    assert 3 <= first.count(500) <= 25
+    assert set(first) == {200, 500}
+
+
+async def test_a_request_failure_rate_over_http_and_off_again(
+    rest: httpx.AsyncClient, admin: httpx.AsyncClient, portal: FakePortal
+) -> None:
+    await admin.post("/_admin/request_failure_rate", json={"rate": 1.0, "code": "X", "status": 502})
+    failed = await rest.post("user.get", json={})
+    assert (failed.status_code, failed.json()["error"]) == (502, "X")
+    portal.set_request_failure_rate(0)
+    assert (await rest.post("user.get", json={})).status_code == 200
+    with pytest.raises(ValueError, match="rate"):
+        portal.set_request_failure_rate(-0.1)
+
+
 async def test_hold_parks_requests_until_release(
     rest: httpx.AsyncClient, portal: FakePortal
 ) -> None:

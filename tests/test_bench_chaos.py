@@ -1,0 +1,123 @@
+"""The chaos soak's plan and judgement, without processes (the run itself is a slow test in
+`tests/test_bench_processes.py`): what the figures rely on is that the plan is what the
+issue describes and that the portal's records are read right."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench.__main__ import parse_args
+from bench.chaosmeasure import QUEUED, add_calls, reply_figures
+from bench.chaosplan import (
+    FULL,
+    QUICK,
+    TEAM_CHAT,
+    TEAM_DEPARTMENT,
+    Ask,
+    Hire,
+    kill_times,
+    make_stage,
+)
+from bot.sandbox import FakePortal, Message
+
+pytestmark = pytest.mark.anyio
+
+
+def test_the_plan_is_seeded_and_has_the_issues_shape(tmp_path: Path) -> None:
+    first, again = make_stage(QUICK, 3, tmp_path), make_stage(QUICK, 3, tmp_path)
+    assert [(p.at, p.event, p.second_after) for p in first.plan] == [
+        (p.at, p.event, p.second_after) for p in again.plan
+    ]
+    hires = [p for p in first.plan if isinstance(p.event, Hire)]
+    people = [p.event.user for p in first.plan if isinstance(p.event, Hire)]
+    asks = [p.event for p in first.plan if isinstance(p.event, Ask)]
+    assert len(hires) == QUICK.hires
+    assert sum(1 for p in hires if p.second_after is not None) == QUICK.twice
+    assert len(asks) == QUICK.asks
+    assert {a.command for a in asks} == {True, False}
+    assert len({a.author.id for a in asks}) == len(asks)  # replies are told apart by author
+    assert all(0 <= p.at <= QUICK.load_seconds for p in first.plan)
+    assert [p.at for p in first.plan] == sorted(p.at for p in first.plan)
+    team = next(u for u in people if TEAM_DEPARTMENT in u.departments)
+    assert (TEAM_CHAT, team.id, True) in first.expected(Hire(team, twice=False))
+    assert all(first.portal.state.users[u.id].active for u in people)  # they exist at the portal
+
+
+def test_kills_run_through_the_load_and_once_just_after_it() -> None:
+    kills = kill_times(FULL, random.Random(4))
+    *during, last = kills
+    gaps = [b - a for a, b in zip([0.0, *during], during, strict=False)]
+    assert len(during) >= 4
+    assert all(FULL.kill_every[0] <= g <= FULL.kill_every[1] for g in gaps)
+    assert all(at < FULL.load_seconds for at in during)
+    assert FULL.final_kill[0] <= last - FULL.load_seconds <= FULL.final_kill[1]
+
+
+def test_scaling_keeps_the_kill_pace() -> None:
+    small = FULL.scaled(0.1)
+    assert (small.hires, small.twice, small.asks) == (150, 15, 6)
+    assert small.load_seconds == 12.0
+    assert small.kill_every == FULL.kill_every
+    with pytest.raises(ValueError, match="positive"):
+        FULL.scaled(0)
+
+
+async def test_add_calls_are_counted_from_json_and_batch_commands() -> None:
+    portal = FakePortal(burst=1000)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=portal.app), base_url=portal.webhook_url()
+    ) as rest:
+        await rest.post("im.chat.user.add", json={"CHAT_ID": 101, "USERS": [4, 5]})
+        cmd = {
+            "a": "im.chat.user.add?CHAT_ID=101&USERS[]=4",
+            "b": "im.chat.user.add?CHAT_ID=103&USERS=4",
+        }
+        await rest.post("batch", json={"cmd": cmd})
+        portal.fail_next("im.chat.user.add", "INTERNAL_SERVER_ERROR")
+        await rest.post("im.chat.user.add", json={"CHAT_ID": 101, "USERS": [5]})
+    assert add_calls(portal.calls_to("im.chat.user.add")) == {(101, 4): 2, (101, 5): 1, (103, 4): 1}
+
+
+def test_a_reply_sent_again_is_a_duplicate_a_queued_notice_is_not(tmp_path: Path) -> None:
+    stage = make_stage(QUICK, 1, tmp_path)
+    plans = [p for p in stage.plan if isinstance(p.event, Ask)]
+    by_message = next(p for p in plans if isinstance(p.event, Ask) and not p.event.command)
+    by_command = next(p for p in plans if isinstance(p.event, Ask) and p.event.command)
+    assert isinstance(by_message.event, Ask)
+    assert isinstance(by_command.event, Ask)
+    dialog = str(by_message.event.author.id)
+
+    def sent(
+        method: str, text: str, at: float, dialog: str | None = None, mid: int | None = None
+    ) -> Message:
+        return Message(0, method, 7, dialog, text, "c", message_id=mid, at=at)
+
+    messages = [
+        sent("imbot.message.add", QUEUED, 110.0, dialog=dialog),
+        sent("imbot.message.add", "Welcome!", 130.0, dialog=dialog),
+        sent("imbot.message.add", "Welcome!", 131.0, dialog=dialog),  # re-sent after a crash
+        sent("imbot.command.answer", "Welcome!", 104.0, mid=by_command.event.message_id),
+        sent("imbot.message.add", "Welcome!", 104.0, dialog="chat5"),  # nobody's request
+    ]
+    acks = {by_message.index: 100.0, by_command.index: 101.0}
+    figures = reply_figures(stage.plan, messages, acks)
+    assert figures["asks"] == QUICK.asks
+    assert (figures["answered"], figures["duplicate_replies"], figures["answered_twice"]) == (
+        2,
+        1,
+        1,
+    )
+    assert figures["queued_notices"] == 1
+    assert sorted(figures["reply_latencies"]) == [3.0, 30.0]
+
+
+def test_seeds_and_scale_are_read_from_the_command_line() -> None:
+    args = parse_args(["--only", "chaos", "--seeds", "3,5", "--scale", "0.5"])
+    assert (args.seeds, args.scale) == ((3, 5), 0.5)
+    assert parse_args([]).seeds == ()
+    with pytest.raises(SystemExit):
+        parse_args(["--seeds", "one"])
