@@ -16,11 +16,11 @@ from typing import Any
 
 from bench.chaosload import Delivery
 from bench.chaosplan import Ask, Planned, Stage
-from bot import bottext
+from bot.chatbot import texts
 from bot.sandbox.state import Call, Message
 from bot.store import open_store
 
-QUEUED = bottext.say("en", "queued")
+QUEUED = texts.say("en", "queued")
 FAULT = "INTERNAL_SERVER_ERROR"
 
 
