@@ -30,36 +30,17 @@ it answers, and a REST call that owes a POST sends it right after its answer.
 
 from __future__ import annotations
 
-import random
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from functools import cached_property
 
-import httpx
+from starlette.applications import Starlette
 
-from bot.sandbox.admin import snapshot
 from bot.sandbox.app import create_app
-from bot.sandbox.company import sample_company
-from bot.sandbox.dispatch import DEFAULT_STATUS, Dispatcher
-from bot.sandbox.limits import LeakyBucket, OperatingLimit
-from bot.sandbox.outbound import deliver
+from bot.sandbox.portal import Portal
 from bot.sandbox.server import serve_in_thread
 from bot.sandbox.stage import Stage
-from bot.sandbox.state import (
-    Call,
-    Chat,
-    Counters,
-    Department,
-    FailureRate,
-    Fault,
-    Message,
-    PortalState,
-    User,
-    Webhook,
-)
-from bot.sandbox.state_v2 import Delivery
+from bot.sandbox.state import Call, Chat, Department, Message, PortalState, User, Webhook
 
 __all__ = [
     "Call",
@@ -73,187 +54,16 @@ __all__ = [
 ]
 
 
-class FakePortal:
-    def __init__(
-        self,
-        state: PortalState | None = None,
-        *,
-        clock: Callable[[], float] = time.time,
-        rate: float = 2.0,
-        burst: int = 50,
-        time_scale: float = 1.0,
-        operating_limit: float = 480.0,
-        outbound: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.state = sample_company() if state is None else state
-        self.clock = clock
-        self.bucket = LeakyBucket(burst=burst, rate=rate, time_scale=time_scale)
-        self.operating = OperatingLimit(limit=operating_limit, time_scale=time_scale)
-        # Requests run on the app's event loop, tests poke state from their own thread.
-        self.lock = threading.RLock()
-        self.dispatcher = Dispatcher(self.state, self.bucket, self.operating, clock)
-        # Where the portal's own POSTs go (webhook-mode bots, outgoing webhooks); None is
-        # the network. Settable later: the receiving app is often built after the portal.
-        self.outbound = outbound
-        self.stage = Stage(self)
-        self.app = create_app(self)
+class FakePortal(Portal):
+    """A `Portal` with its stage (run-time happenings) and its HTTP app."""
 
-    def __repr__(self) -> str:
-        return (
-            f"<FakePortal users={len(self.state.users)} chats={len(self.state.chats)}"
-            f" requests={self.state.counters.http_requests}>"
-        )
+    @cached_property
+    def stage(self) -> Stage:
+        return Stage(self)
 
-    # -- reading -------------------------------------------------------------------------
-
-    def webhook_url(self, base: str = "http://portal.test") -> str:
-        """The incoming-webhook base URL; it contains the secret code, so don't log it."""
-        if not self.state.webhooks:
-            raise LookupError("the portal has no webhook")
-        hook = self.state.webhooks[0]
-        return f"{base.rstrip('/')}/rest/{hook.user_id}/{hook.code}/"
-
-    def chat_members(self, chat_id: int) -> set[int]:
-        with self.lock:
-            return set(self.state.chats[chat_id].members)
-
-    def history_hidden(self, chat_id: int, user_id: int) -> bool | None:
-        """How a member was added: True hidden, False shown, None if the fake did not add them."""
-        with self.lock:
-            return self.state.chats[chat_id].history_hidden.get(user_id)
-
-    def calls_to(self, method: str) -> list[Call]:
-        with self.lock:
-            return [c for c in self.state.calls if c.method == method]
-
-    @property
-    def messages(self) -> list[Message]:
-        with self.lock:
-            return list(self.state.messages)
-
-    @property
-    def http_requests(self) -> int:
-        return self.state.counters.http_requests
-
-    @property
-    def counters(self) -> Counters:
-        return self.state.counters
-
-    async def deliver(self) -> list[Delivery]:
-        """Send every POST the portal owes (see `bot.sandbox.outbound`)."""
-        return await deliver(self.state, self.lock, self.clock, self.outbound)
-
-    def snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            return snapshot(self.state)
-
-    # -- setting the stage ---------------------------------------------------------------
-
-    def upsert_user(self, id: int | None = None, **fields: Any) -> User:
-        """Add a user, or change the given fields of an existing one (e.g. a transfer)."""
-        with self.lock:
-            users = self.state.users
-            if id is not None and id in users:
-                user = users[id]
-                for name, value in fields.items():
-                    if not hasattr(user, name) or name == "id":
-                        raise TypeError(f"unknown user field {name!r}")
-                    setattr(user, name, list(value) if name == "departments" else value)
-                return user
-            new_id = id if id is not None else max(users, default=0) + 1
-            return self.state.add_user(User(new_id, **fields))
-
-    def fail_next(
-        self,
-        method: str,
-        code: str,
-        status: int | None = None,
-        times: int = 1,
-        description: str = "",
-        html: bool = False,
-    ) -> None:
-        """Queue a fault for the next `times` calls of `method` ("*" = any method)."""
-        if times < 1:
-            raise ValueError("times must be >= 1")
-        chosen = DEFAULT_STATUS.get(code, 400) if status is None else status
-        with self.lock:
-            self.state.faults.append(Fault(method, code, chosen, times, description, html))
-
-    def set_failure_rate(
-        self,
-        method: str,
-        rate: float,
-        code: str = "INTERNAL_SERVER_ERROR",
-        status: int = 500,
-        seed: int = 0,
-    ) -> None:
-        """Fail a seeded-random fraction of calls; rate 0 switches it off."""
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError("rate must be within 0..1")
-        with self.lock:
-            if rate == 0:
-                self.state.failure_rates.pop(method, None)
-            else:
-                entry = FailureRate(method, rate, code, status, random.Random(seed))
-                self.state.failure_rates[method] = entry
-
-    def set_request_failure_rate(
-        self,
-        rate: float,
-        code: str = "INTERNAL_SERVER_ERROR",
-        status: int = 500,
-        seed: int = 0,
-    ) -> None:
-        """Fail a seeded-random fraction of whole HTTP requests (a batch fails as one, its
-        commands unrun), as an overloaded portal does; rate 0 switches it off."""
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError("rate must be within 0..1")
-        with self.lock:
-            chance = FailureRate("*", rate, code, status, random.Random(seed))
-            self.state.request_failure = chance if rate else None
-
-    def hold(self) -> None:
-        """Park every REST request unanswered until `release()`."""
-        self.state.held = True
-
-    def release(self) -> None:
-        self.state.held = False
-
-    def set_down(self, down: bool = True) -> None:
-        """While down, every REST request gets a 503 HTML page."""
-        self.state.down = down
-
-    def revoke_webhook(self) -> None:
-        with self.lock:
-            for hook in self.state.webhooks:
-                hook.revoked = True
-
-    def restore_webhook(self) -> None:
-        with self.lock:
-            for hook in self.state.webhooks:
-                hook.revoked = False
-
-    def set_scopes(self, *scopes: str) -> None:
-        with self.lock:
-            for hook in self.state.webhooks:
-                hook.scopes = set(scopes)
-
-    def set_operating_cost(self, method: str, seconds: float) -> None:
-        """Seconds each call of `method` adds to its operating budget (0 = off)."""
-        with self.lock:
-            self.operating.set_cost(method, seconds)
-
-    def reset_counters(self) -> None:
-        """Zero the counters and forget the call log (state and limits stay)."""
-        with self.lock:
-            held_now = self.state.counters.held_now
-            self.state.counters = Counters(held_now=held_now)
-            self.state.calls.clear()
-
-    def reset_limits(self) -> None:
-        with self.lock:
-            self.bucket.reset()
-            self.operating.reset()
+    @cached_property
+    def app(self) -> Starlette:
+        return create_app(self, self.stage)
 
     @contextmanager
     def serve_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:

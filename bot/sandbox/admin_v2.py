@@ -9,17 +9,17 @@ Nothing here shows a botToken or an application token.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.sandbox.admin import BadAdminRequest, Handler, json_body, message_json, user_json
+from bot.sandbox.admin import BadAdminRequest, Handler, json_body
+from bot.sandbox.portal import Portal
+from bot.sandbox.stage import Stage
 from bot.sandbox.state_v2 import Delivery
-
-if TYPE_CHECKING:
-    from bot.sandbox import FakePortal
+from bot.sandbox.views import message_json, user_json
 
 Action = Callable[[dict[str, Any]], dict[str, Any]]
 _BAD = (BadAdminRequest, KeyError, TypeError, ValueError)
@@ -44,7 +44,7 @@ def _optional_int(body: dict[str, Any], key: str) -> int | None:
     return None if body.get(key) is None else int(body[key])
 
 
-def _happening(portal: FakePortal, action: Action) -> Handler:
+def _happening(portal: Portal, action: Action) -> Handler:
     async def handle(request: Request) -> Response:
         try:
             result = action(await json_body(request))
@@ -61,8 +61,7 @@ def _query_int(request: Request, key: str) -> int | None:
     return None if raw is None else int(raw)
 
 
-def admin_v2_routes(portal: FakePortal) -> list[Route]:
-    stage = portal.stage
+def admin_v2_routes(portal: Portal, stage: Stage) -> list[Route]:
 
     def message(body: dict[str, Any]) -> dict[str, Any]:
         return stage.message(

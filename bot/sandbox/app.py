@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -23,9 +23,8 @@ from bot.sandbox.admin_v2 import admin_v2_routes
 from bot.sandbox.batch import GENEROUS_LIMITS
 from bot.sandbox.dispatch import Answer
 from bot.sandbox.methods import Params
-
-if TYPE_CHECKING:
-    from bot.sandbox import FakePortal
+from bot.sandbox.portal import Portal
+from bot.sandbox.stage import Stage
 
 HOLD_POLL_SECONDS = 0.02
 
@@ -58,7 +57,7 @@ def render(answer: Answer, background: BackgroundTask | None = None) -> Response
     return JSONResponse(answer.body, status_code=answer.status, background=background)
 
 
-async def wait_while_held(portal: FakePortal) -> None:
+async def wait_while_held(portal: Portal) -> None:
     """Park the request while the portal is held.
 
     A flag polled with a short sleep (not an asyncio.Event) because `hold()` is usually called
@@ -76,7 +75,7 @@ async def wait_while_held(portal: FakePortal) -> None:
             portal.state.counters.held_now -= 1
 
 
-def create_app(portal: FakePortal) -> Starlette:
+def create_app(portal: Portal, stage: Stage) -> Starlette:
     async def rest(request: Request) -> Response:
         user_id = str(request.path_params["user_id"])
         code = str(request.path_params["code"])
@@ -93,6 +92,6 @@ def create_app(portal: FakePortal) -> Starlette:
     routes = [
         Route("/rest/{user_id}/{code}/{method}", rest, methods=["GET", "POST"]),
         *admin_routes(portal),
-        *admin_v2_routes(portal),
+        *admin_v2_routes(portal, stage),
     ]
     return Starlette(routes=routes)

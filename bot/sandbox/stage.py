@@ -14,15 +14,13 @@ Silently eventless, as on the platform: a group message that does not mention a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from bot.sandbox import events_v2
 from bot.sandbox.outbound import queue_user_add
+from bot.sandbox.portal import Portal
 from bot.sandbox.state import Bot, Chat, Command, User
 from bot.sandbox.state_v2 import Invocation, Subscription
-
-if TYPE_CHECKING:
-    from bot.sandbox import FakePortal
 
 SEES_EVERYTHING: Final = frozenset({"supervisor", "personal"})
 CONTEXTS: Final = frozenset({"textarea", "keyboard", "menu"})
@@ -42,7 +40,7 @@ def _ids(*event_ids: int | None) -> list[int]:
 
 
 class Stage:
-    def __init__(self, portal: FakePortal) -> None:
+    def __init__(self, portal: Portal) -> None:
         self.portal = portal
         self.state = portal.state
 
