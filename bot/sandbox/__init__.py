@@ -9,6 +9,23 @@
 Everything goes over HTTP (`portal.app`), so the service's real REST client runs unchanged.
 The methods below are for setting the stage and asserting; the same controls exist over
 HTTP under `/_admin/` for tests in another process.
+
+The portal speaks the classic API (`user.get`, `department.get`, `im.chat.user.*`,
+`im.dialog.get`, `imbot.*` with CLIENT_ID, `batch`) and Chatbots 2.0 (`imbot.v2.Bot.*`,
+`Command.*`, `Chat.Message.send`, `Event.get`, `Revision.get` with botToken ownership; see
+`methods_v2`). Things that happen at run time go through `portal.stage`:
+
+    bot_id = ...                                   # registered with imbot.v2.Bot.register
+    portal.stage.message(bot_id, 4, "join marketing")          # 1:1; chat_id= for a group
+    portal.stage.command(bot_id, 4, "join", "marketing")       # ONIMBOTV2COMMANDADD
+    portal.stage.join(bot_id, 2, chat_id=101)                  # ONIMBOTV2JOINCHAT
+    portal.stage.hire(name="Nina", departments=[8])            # a new user (+ ONUSERADD)
+    portal.stage.rewind(bot_id)                                # serve acked events again
+
+A fetch-mode bot's events wait in its queue for `imbot.v2.Event.get`; a webhook-mode bot's
+(and outgoing-webhook ONUSERADD) are POSTed on `await portal.deliver()`, through
+`portal.outbound` (an httpx transport; None is the network). The admin API delivers before
+it answers, and a REST call that owes a POST sends it right after its answer.
 """
 
 from __future__ import annotations
@@ -20,12 +37,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
+
 from bot.sandbox.admin import snapshot
 from bot.sandbox.app import create_app
 from bot.sandbox.company import sample_company
 from bot.sandbox.dispatch import DEFAULT_STATUS, Dispatcher
 from bot.sandbox.limits import LeakyBucket, OperatingLimit
+from bot.sandbox.outbound import deliver
 from bot.sandbox.server import serve_in_thread
+from bot.sandbox.stage import Stage
 from bot.sandbox.state import (
     Call,
     Chat,
@@ -38,6 +59,7 @@ from bot.sandbox.state import (
     User,
     Webhook,
 )
+from bot.sandbox.state_v2 import Delivery
 
 __all__ = [
     "Call",
@@ -61,6 +83,7 @@ class FakePortal:
         burst: int = 50,
         time_scale: float = 1.0,
         operating_limit: float = 480.0,
+        outbound: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.state = sample_company() if state is None else state
         self.clock = clock
@@ -69,6 +92,10 @@ class FakePortal:
         # Requests run on the app's event loop, tests poke state from their own thread.
         self.lock = threading.RLock()
         self.dispatcher = Dispatcher(self.state, self.bucket, self.operating, clock)
+        # Where the portal's own POSTs go (webhook-mode bots, outgoing webhooks); None is
+        # the network. Settable later: the receiving app is often built after the portal.
+        self.outbound = outbound
+        self.stage = Stage(self)
         self.app = create_app(self)
 
     def __repr__(self) -> str:
@@ -111,6 +138,10 @@ class FakePortal:
     @property
     def counters(self) -> Counters:
         return self.state.counters
+
+    async def deliver(self) -> list[Delivery]:
+        """Send every POST the portal owes (see `bot.sandbox.outbound`)."""
+        return await deliver(self.state, self.lock, self.clock, self.outbound)
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:

@@ -59,6 +59,9 @@ def bot_json(bot: Bot) -> dict[str, Any]:
         "type": bot.type,
         "properties": bot.properties,
         "handlers": bot.handlers,
+        "api": 1 if bot.v2 is None else 2,
+        "event_mode": None if bot.v2 is None else bot.v2.event_mode,
+        "webhook_url": None if bot.v2 is None else bot.v2.webhook_url,
     }
 
 
@@ -88,6 +91,9 @@ def message_json(message: Message) -> dict[str, Any]:
         "keyboard": message.keyboard,
         "attach": message.attach,
         "at": message.at,
+        "template_id": message.template_id,
+        "system": message.system,
+        "url_preview": message.url_preview,
     }
 
 
@@ -141,6 +147,15 @@ def snapshot(state: PortalState) -> dict[str, Any]:
         "held": state.held,
         "down": state.down,
         "pending_faults": len(state.faults),
+        "v2": {
+            "queues": {
+                str(bot_id): {"pending": len(q.pending), "acknowledged": len(q.acknowledged)}
+                for bot_id, q in sorted(state.v2.queues.items())
+            },
+            "subscriptions": [{"event": s.event, "url": s.url} for s in state.v2.subscriptions],
+            "outbox": len(state.v2.outbox),
+            "deliveries": len(state.v2.deliveries),
+        },
     }
 
 
@@ -148,7 +163,7 @@ class BadAdminRequest(ValueError):
     pass
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
         data = json.loads(raw) if raw.strip() else {}
@@ -162,7 +177,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
 def _endpoint(action: Callable[[dict[str, Any]], Any]) -> Handler:
     async def handle(request: Request) -> Response:
         try:
-            result = action(await _json_body(request))
+            result = action(await json_body(request))
         except (BadAdminRequest, KeyError, TypeError, ValueError) as exc:
             return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=400)
         return JSONResponse({"ok": True} if result is None else result)

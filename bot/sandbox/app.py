@@ -11,6 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -18,6 +19,7 @@ from starlette.routing import Route
 from bot.errors import MalformedEvent
 from bot.formparse import parse_form
 from bot.sandbox.admin import admin_routes
+from bot.sandbox.admin_v2 import admin_v2_routes
 from bot.sandbox.batch import GENEROUS_LIMITS
 from bot.sandbox.dispatch import Answer
 from bot.sandbox.methods import Params
@@ -50,10 +52,10 @@ async def read_params(request: Request) -> Params | str:
     return params
 
 
-def render(answer: Answer) -> Response:
+def render(answer: Answer, background: BackgroundTask | None = None) -> Response:
     if answer.html is not None:
-        return HTMLResponse(answer.html, status_code=answer.status)
-    return JSONResponse(answer.body, status_code=answer.status)
+        return HTMLResponse(answer.html, status_code=answer.status, background=background)
+    return JSONResponse(answer.body, status_code=answer.status, background=background)
 
 
 async def wait_while_held(portal: FakePortal) -> None:
@@ -83,10 +85,14 @@ def create_app(portal: FakePortal) -> Starlette:
         await wait_while_held(portal)
         with portal.lock:
             answer = portal.dispatcher.request(user_id, code, method, params)
-        return render(answer)
+            owed = bool(portal.state.v2.outbox)
+        # A call that made the portal owe a POST (Bot.unregister's ONIMBOTV2DELETE to a
+        # webhook-mode bot) sends it after the answer, as the platform's queue would.
+        return render(answer, BackgroundTask(portal.deliver) if owed else None)
 
     routes = [
         Route("/rest/{user_id}/{code}/{method}", rest, methods=["GET", "POST"]),
         *admin_routes(portal),
+        *admin_v2_routes(portal),
     ]
     return Starlette(routes=routes)

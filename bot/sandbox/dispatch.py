@@ -15,12 +15,16 @@ from typing import Any, Final
 
 from bot.sandbox import batch
 from bot.sandbox import methods_bot as bots
+from bot.sandbox import methods_bot_v2 as bots_v2
+from bot.sandbox import methods_command_v2 as commands_v2
 from bot.sandbox import methods_im as im
+from bot.sandbox import methods_message_v2 as messages_v2
 from bot.sandbox import methods_users as users
 from bot.sandbox.batch import BatchResult
 from bot.sandbox.limits import LeakyBucket, OperatingLimit
 from bot.sandbox.methods import Context, Method, Params, Reply, RestError, error_body, php_bool
 from bot.sandbox.methods import upper_keys as _upper
+from bot.sandbox.methods_v2 import redacted
 from bot.sandbox.state import Call, Fault, PortalState, Webhook
 
 _USER: Final = frozenset({"user", "user_basic", "user_brief"})
@@ -42,7 +46,22 @@ METHODS: Final[dict[str, tuple[Method, frozenset[str]]]] = {
     "imbot.command.unregister": (bots.command_unregister, _IMBOT),
     "imbot.command.answer": (bots.command_answer, _IMBOT),
     "imbot.message.add": (bots.message_add, _IMBOT),
+    # Chatbots 2.0: names are case-insensitive like every method, parameters are not.
+    "imbot.v2.bot.register": (bots_v2.register, _IMBOT),
+    "imbot.v2.bot.update": (bots_v2.update, _IMBOT),
+    "imbot.v2.bot.get": (bots_v2.get, _IMBOT),
+    "imbot.v2.bot.list": (bots_v2.bot_list, _IMBOT),
+    "imbot.v2.bot.unregister": (bots_v2.unregister, _IMBOT),
+    "imbot.v2.revision.get": (bots_v2.revision, _IMBOT),
+    "imbot.v2.command.register": (commands_v2.register, _IMBOT),
+    "imbot.v2.command.list": (commands_v2.command_list, _IMBOT),
+    "imbot.v2.command.update": (commands_v2.update, _IMBOT),
+    "imbot.v2.command.unregister": (commands_v2.unregister, _IMBOT),
+    "imbot.v2.command.answer": (commands_v2.answer, _IMBOT),
+    "imbot.v2.chat.message.send": (messages_v2.message_send, _IMBOT),
+    "imbot.v2.event.get": (messages_v2.event_get, _IMBOT),
 }
+_CASE_SENSITIVE_PREFIX: Final = "imbot.v2."
 DEFAULT_STATUS: Final = {
     "QUERY_LIMIT_EXCEEDED": 503,
     "OPERATION_TIME_LIMIT": 429,
@@ -190,6 +209,8 @@ class Dispatcher:
         at: float,
         key: str | None = None,
     ) -> Call:
+        if method.startswith(_CASE_SENSITIVE_PREFIX) or method == "batch":
+            params = redacted(params)  # the call log must not hold bot tokens
         call = Call(method, params, status, error, at, batch=key is not None, key=key)
         self.state.calls.append(call)
         return call
@@ -229,7 +250,8 @@ class Dispatcher:
                     "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", 429
                 )
             try:
-                reply = func(Context(self.state, webhook.user_id, now), _upper(params))
+                args = params if method.startswith(_CASE_SENSITIVE_PREFIX) else _upper(params)
+                reply = func(Context(self.state, webhook.user_id, now), args)
             finally:
                 self.operating.charge(method, now)
         except HtmlFault as fault:

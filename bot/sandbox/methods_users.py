@@ -44,6 +44,8 @@ def user_row(user: User) -> dict[str, Any]:
         "UF_DEPARTMENT": list(user.departments),
         "USER_TYPE": user.user_type,
         "TIMESTAMP_X": user.timestamp_x,
+        "DATE_REGISTER": user.date_register,
+        "LAST_LOGIN": user.last_login,  # "" until the first login (an invited user)
     }
 
 
@@ -61,6 +63,7 @@ _SCALAR: Final[dict[str, Callable[[User], Any]]] = {
     "ACTIVE": operator.attrgetter("active"),
     "USER_TYPE": operator.attrgetter("user_type"),
     "TIMESTAMP_X": lambda user: _when(user.timestamp_x),
+    "DATE_REGISTER": lambda user: _when(user.date_register),
     "NAME": operator.attrgetter("name"),
     "LAST_NAME": operator.attrgetter("last_name"),
     "EMAIL": operator.attrgetter("email"),
@@ -69,6 +72,14 @@ _MULTI: Final[dict[str, Callable[[User], Iterable[Any]]]] = {
     "UF_DEPARTMENT": operator.attrgetter("departments"),
 }
 Test = Callable[[User], bool]
+# `sort`: ID by default; an unknown field keeps ID order. Dates sort by their ISO text.
+_SORTABLE: Final[dict[str, Callable[[User], Any]]] = {
+    "NAME": operator.attrgetter("name"),
+    "LAST_NAME": operator.attrgetter("last_name"),
+    "EMAIL": operator.attrgetter("email"),
+    "DATE_REGISTER": operator.attrgetter("date_register"),
+    "TIMESTAMP_X": operator.attrgetter("timestamp_x"),
+}
 
 
 def _when(text: Any) -> datetime:
@@ -91,7 +102,7 @@ def _wanted(name: str, raw: Any) -> list[Any]:
         return [n for n in (to_int(v) for v in values) if n is not None]
     if name == "ACTIVE":
         return [truthy_flag(v) for v in values]
-    if name == "TIMESTAMP_X":
+    if name in ("TIMESTAMP_X", "DATE_REGISTER"):
         return [_when(v) for v in values]
     return [str(v) for v in values]
 
@@ -164,6 +175,9 @@ def user_get(ctx: Context, params: Params) -> Reply:
         filters = {k: v for k, v in params.items() if k not in _CONTROL_KEYS}
     matches = compile_filter(filters)
     users = sorted(ctx.state.users.values(), key=operator.attrgetter("id"))
+    sort_key = _SORTABLE.get(str(params.get("SORT") or "ID").upper())
+    if sort_key is not None:
+        users.sort(key=sort_key)  # stable: ties stay in ID order
     if str(params.get("ORDER", "")).upper() == "DESC":
         users.reverse()
     if matches is not None:

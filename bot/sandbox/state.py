@@ -11,6 +11,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from bot.sandbox.state_v2 import BotV2, V2State
+
 Role = Literal["member", "manager", "owner"]
 ROLE_RANK: Final[dict[str, int]] = {"none": 0, "member": 1, "manager": 2, "owner": 3}
 ALL_SCOPES: Final = frozenset({"user", "department", "im", "imbot"})
@@ -28,6 +30,8 @@ class User:
     email: str = ""
     user_type: str = "employee"
     timestamp_x: str = "2026-01-15T09:00:00+00:00"
+    date_register: str = "2026-01-15T09:00:00+00:00"
+    last_login: str = "2026-01-15T09:00:00+00:00"  # "" until the first login (a fresh invite)
 
 
 @dataclass(slots=True)
@@ -71,6 +75,7 @@ class Bot:
     type: str = "B"
     properties: dict[str, Any] = field(default_factory=dict)
     handlers: dict[str, str] = field(default_factory=dict)  # event name → URL as registered
+    v2: BotV2 | None = None  # set for Chatbots 2.0 bots (`imbot.v2.Bot.register`)
 
 
 @dataclass(slots=True)
@@ -87,7 +92,7 @@ class Command:
 
 @dataclass(slots=True)
 class Message:
-    """One bot post: `imbot.message.add` or `imbot.command.answer`."""
+    """One bot post: `imbot.message.add`, `imbot.command.answer` or their v2 counterparts."""
 
     id: int
     method: str
@@ -100,6 +105,9 @@ class Message:
     keyboard: Any = None
     attach: Any = None
     at: float = 0.0
+    template_id: str | None = None  # v2 `fields.templateId`
+    system: bool = False
+    url_preview: bool = True
 
 
 @dataclass(slots=True)
@@ -166,6 +174,8 @@ class PortalState:
     failure_rates: dict[str, FailureRate] = field(default_factory=dict)
     held: bool = False
     down: bool = False
+    language: str = "en"  # the portal language: `data.language` of bot events
+    v2: V2State = field(default_factory=V2State)
     next_bot_id: int = FIRST_BOT_ID
     next_command_id: int = 1
     next_message_id: int = 1

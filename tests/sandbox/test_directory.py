@@ -34,6 +34,8 @@ async def test_user_rows_have_the_portal_types(rest: httpx.AsyncClient) -> None:
         "UF_DEPARTMENT": [7],
         "USER_TYPE": "employee",
         "TIMESTAMP_X": "2026-01-12T09:11:00+00:00",
+        "DATE_REGISTER": "2026-01-15T09:00:00+00:00",
+        "LAST_LOGIN": "2026-01-15T09:00:00+00:00",
     }
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from bot.sandbox import FakePortal
 from bot.sandbox.company import SALES_ALL_HANDS, WEBHOOK_CODE
+from bot.sandbox.server import serve_in_thread
+from tests.sandbox.v2 import FakeReceiver, bot_fields
 
 
 def test_serve_in_thread_answers_rest_and_admin_over_tcp() -> None:
@@ -117,3 +119,25 @@ def test_module_runs_standalone_without_logging_the_code() -> None:
         out, err = process.communicate(timeout=10)
     assert WEBHOOK_CODE not in out + err
     assert "fake portal (generated company)" in err
+
+
+def test_a_served_portal_posts_webhook_events_over_the_network() -> None:
+    """No transport injected: the POST to a webhook-mode bot goes over a real socket."""
+    portal, receiver = FakePortal(), FakeReceiver()
+    with (
+        serve_in_thread(receiver.app()) as hook_base,
+        portal.serve_in_thread() as base,
+        httpx.Client(timeout=5) as http,
+    ):
+        fields = bot_fields(eventMode="webhook", webhookUrl=f"{hook_base}/events")
+        registered = http.post(
+            f"{portal.webhook_url(base)}imbot.v2.Bot.register", json={"fields": fields}
+        )
+        bot_id = registered.json()["result"]["bot"]["id"]
+        answer = http.post(
+            f"{base}/_admin/v2/message", json={"bot_id": bot_id, "user_id": 4, "text": "hi"}
+        ).json()
+    assert [d["status"] for d in answer["deliveries"]] == [200]
+    [(path, _, _)] = receiver.posts
+    assert path == "/events"
+    assert receiver.trees()[0]["data"]["message"]["text"] == "hi"
