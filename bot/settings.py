@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from bot.errors import SettingsError, StoreError
 from bot.logsafe import SECRETS
@@ -20,6 +20,9 @@ from bot.store.urls import parse_url
 
 T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+BOT_TOKEN_MAX = 40  # Bitrix24 refuses longer botTokens at registration (Chatbots 2.0)
+BOT_EVENT_MODES = ("fetch", "webhook")
+WEBHOOK_TOKEN_PREFIX = "custom"  # a webhook-registered v2 bot's events carry "custom" + botToken
 
 
 class Secret:
@@ -112,6 +115,10 @@ class Settings:
     max_removals: int = 10
     reconcile_minutes: float = 15.0
     full_reconcile_hours: float = 24.0
+    bot_token: Secret | None = None  # Chatbots 2.0; B24_BOT_CLIENT_ID stays the classic bot
+    bot_event_mode: str = "fetch"
+    bot_poll_seconds: float = 5.0
+    hire_poll_seconds: float = 300.0
 
     @classmethod
     def load(
@@ -173,6 +180,7 @@ class Settings:
             max_removals=_number(env, "AUTOJOIN_MAX_REMOVALS", 10, int),
             reconcile_minutes=_number(env, "AUTOJOIN_RECONCILE_MINUTES", 15.0, float),
             full_reconcile_hours=_number(env, "AUTOJOIN_FULL_RECONCILE_HOURS", 24.0, float),
+            **_bot_v2(env),
         )
 
     def __post_init__(self) -> None:
@@ -182,6 +190,18 @@ class Settings:
                 "dedupe keys must outlive AUTOJOIN_MAX_EVENT_AGE, or a replay inside the "
                 "window would look new",
             )
+
+    @property
+    def push_tokens(self) -> tuple[Secret, ...]:
+        """Every `auth[application_token]` a pushed event may carry; empty: pushes are off."""
+        tokens = self.app_tokens + ((self.bot_client_id,) if self.bot_client_id else ())
+        if self.bot_token is not None and self.bot_event_mode == "webhook":
+            tokens += (Secret(WEBHOOK_TOKEN_PREFIX + self.bot_token.reveal()),)
+        return tokens
+
+    @property
+    def bot_fetch(self) -> bool:
+        return self.bot_token is not None and self.bot_event_mode == "fetch"
 
     def require_webhook(self) -> WebhookUrl:
         if self.webhook_url is None:
@@ -199,9 +219,43 @@ class Settings:
 
     def require_tokens(self) -> tuple[Secret, ...]:
         """Every value accepted as `auth[application_token]` on incoming events."""
-        tokens = self.app_tokens + ((self.bot_client_id,) if self.bot_client_id else ())
+        tokens = self.push_tokens
         if not tokens:
             raise SettingsError(
                 "B24_APP_TOKEN", "not set: serve refuses events it cannot authenticate"
             )
         return tokens
+
+
+class _BotV2(TypedDict):
+    bot_token: Secret | None
+    bot_event_mode: str
+    bot_poll_seconds: float
+    hire_poll_seconds: float
+
+
+def _bot_v2(env: Mapping[str, str]) -> _BotV2:
+    """The Chatbots 2.0 settings and the pollers' intervals (one line per mistake)."""
+    token = env.get("B24_BOT_TOKEN", "").strip()
+    if len(token) > BOT_TOKEN_MAX:
+        raise SettingsError(
+            "B24_BOT_TOKEN",
+            f"{len(token)} characters; Bitrix24 accepts at most {BOT_TOKEN_MAX}: "
+            "pick a shorter random string",
+        )
+    mode = env.get("AUTOJOIN_BOT_EVENT_MODE", "").strip().lower() or "fetch"
+    if mode not in BOT_EVENT_MODES:
+        raise SettingsError("AUTOJOIN_BOT_EVENT_MODE", "expected 'fetch' or 'webhook'")
+    if mode == "webhook" and not env.get("AUTOJOIN_PUBLIC_URL", "").strip():
+        raise SettingsError(
+            "AUTOJOIN_PUBLIC_URL", "not set: webhook mode needs the https:// address of autojoin"
+        )
+    poll = _number(env, "AUTOJOIN_BOT_POLL_SECONDS", 5.0, float)
+    if poll < 1:
+        raise SettingsError("AUTOJOIN_BOT_POLL_SECONDS", "must be at least 1")
+    return {
+        "bot_token": Secret(token) if token else None,
+        "bot_event_mode": mode,
+        "bot_poll_seconds": poll,
+        "hire_poll_seconds": _number(env, "AUTOJOIN_HIRE_POLL_SECONDS", 300.0, float),
+    }
