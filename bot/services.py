@@ -17,6 +17,7 @@ import anyio
 import httpx
 
 from bot.events import Verifier
+from bot.intake import Intake
 from bot.metrics import Metrics
 from bot.reconcile.schedule import reconcile_health
 from bot.reload import RulesHolder
@@ -45,6 +46,15 @@ class Services:
     worker: Worker | None = None
     http: httpx.AsyncClient | None = None
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    intake: Intake = field(init=False)
+    health_checks: list[Callable[[], Awaitable[list[dict[str, object]]]]] = field(
+        default_factory=list
+    )
+
+    def __post_init__(self) -> None:
+        self.intake = Intake(
+            self.settings, self.router, self.rules, self.metrics, self.clock, self.wake_worker
+        )
 
     def wake_worker(self) -> None:
         if self.worker is not None:
@@ -62,6 +72,8 @@ class Services:
         if pause is not None:
             reasons.append({"check": "portal", "code": pause.code, "message": pause.reason})
         reasons += await reconcile_health(self.store, self.settings.max_removals)
+        for check in self.health_checks:
+            reasons += await check()
         return reasons
 
     async def refresh_metrics(self) -> None:

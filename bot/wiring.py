@@ -43,8 +43,11 @@ def build_services(
 
     Settings and rules are checked before the database is opened: a misconfigured start
     fails with the variable's name and leaves nothing behind (no file, no connection)."""
+    # No token at all is a pull-only service (bot fetch, hire poll); a front without a worker
+    # would then have nothing to do, so it still needs one.
+    tokens = settings.push_tokens if run_worker else settings.require_tokens()
     verifier = Verifier(
-        tokens=tuple(t.reveal() for t in settings.require_tokens()),
+        tokens=tuple(t.reveal() for t in tokens),
         member_id=settings.member_id,
         domain=settings.portal_domain,
         max_age=settings.max_event_age,

@@ -15,37 +15,27 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, TypeVar
 
 import anyio
 import httpx
 
+from bot.chatbot.registration import (
+    COMMANDS,
+    Registration,
+    StateStore,
+    V2Setup,
+    register_v2,
+    unregister_v2,
+)
 from bot.chatbot.runtime import BOT_COMMANDS_KEY, BOT_ID_KEY
 from bot.errors import PortalJobError, SettingsError
 from bot.rest import LeakyBucket, PortalClient, Reply, StoreBucketState
 from bot.settings import Settings
 from bot.store import AsyncStore, open_store
 
-# command → {language: (title, parameter hint)}; `why` is answered by `bot.chatbot.why`, privately.
-COMMANDS: Final[Mapping[str, Mapping[str, tuple[str, str]]]] = {
-    "join": {
-        "en": ("Join a chat", "a keyword, e.g. marketing"),
-        "ru": ("Вступить в чат", "ключевое слово, например маркетинг"),
-    },
-    "help": {"en": ("How to use the bot", ""), "ru": ("Как пользоваться ботом", "")},
-    "why": {
-        "en": ("Which chats the rules give me, and why", ""),
-        "ru": ("Какие чаты мне положены и почему", ""),
-    },
-}
 _GONE: Final = frozenset({"COMMAND_ID_ERROR", "APP_ID_ERROR"})
 T = TypeVar("T")
-
-
-class StateStore(Protocol):
-    async def get_state(self, key: str) -> str | None: ...
-
-    async def set_state(self, key: str, value: str | None, now: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +53,10 @@ class BotSetup:
     @classmethod
     def from_settings(cls, settings: Settings) -> BotSetup:
         if settings.bot_client_id is None:
-            raise SettingsError("B24_BOT_CLIENT_ID", "not set: pick a long random string")
+            raise SettingsError(
+                "B24_BOT_CLIENT_ID",
+                "not set: pick a long random string (or set B24_BOT_TOKEN for a Chatbots 2.0 bot)",
+            )
         if not settings.public_url.startswith(("https://", "http://")):
             raise SettingsError("AUTOJOIN_PUBLIC_URL", "not set: the https:// address of autojoin")
         return cls(
@@ -72,14 +65,6 @@ class BotSetup:
             settings.bot_client_id.reveal(),
             settings.public_url + settings.events_path,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Registration:
-    bot_id: int
-    created: bool
-    commands: dict[str, int]
-    new_commands: tuple[str, ...]
 
 
 def _lang(spec: Mapping[str, tuple[str, str]]) -> list[dict[str, str]]:
@@ -181,7 +166,8 @@ async def unregister_bot(
     return bot_id
 
 
-Action = Callable[[PortalClient, StateStore, BotSetup, float], Awaitable[T]]
+S = TypeVar("S", BotSetup, V2Setup)
+Action = Callable[[PortalClient, StateStore, S, float], Awaitable[T]]
 
 
 def register(sub: Any) -> None:
@@ -193,6 +179,8 @@ def register(sub: Any) -> None:
 
 def cmd_register(args: argparse.Namespace) -> int:
     settings = Settings.load()
+    if settings.bot_token is not None:
+        return _register_v2(settings)
     setup = BotSetup.from_settings(settings)
     done = anyio.run(_with_portal, settings, register_bot, setup)
     verb = "registered" if done.created else "updated"
@@ -207,8 +195,33 @@ def cmd_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _register_v2(settings: Settings) -> int:
+    """Chatbots 2.0: B24_BOT_TOKEN is set, so no classic call is ever made."""
+    setup = V2Setup.from_settings(settings)
+    done = anyio.run(_with_portal, settings, register_v2, setup)
+    verb = "registered" if done.created else "updated" if done.changed else "found (unchanged)"
+    where = f"events go to {setup.webhook_url}" if setup.webhook_url else "events are fetched"
+    print(f"{verb} Chatbots 2.0 bot {setup.code!r} (id {done.bot_id}); {where}")
+    listed = ", ".join(
+        f"/{n} (id {i}{', new' if n in done.new_commands else ''})"
+        for n, i in done.commands.items()
+    )
+    print(f"commands: {listed}")
+    if done.changed:
+        print(f"changed: {', '.join(done.changed)}")
+    return 0
+
+
 def cmd_unregister(args: argparse.Namespace) -> int:
     settings = Settings.load()
+    if settings.bot_token is not None:
+        v2 = V2Setup.from_settings(settings)
+        gone = anyio.run(_with_portal, settings, unregister_v2, v2)
+        if gone is None:
+            print(f"no Chatbots 2.0 bot with code {v2.code!r} on the portal; stored ids cleared")
+        else:
+            print(f"removed Chatbots 2.0 bot {v2.code!r} (id {gone}) and its commands")
+        return 0
     setup = BotSetup.from_settings(settings)
     bot_id = anyio.run(_with_portal, settings, unregister_bot, setup)
     if bot_id is None:
@@ -218,7 +231,7 @@ def cmd_unregister(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_portal(settings: Settings, action: Action[T], setup: BotSetup) -> T:
+async def _with_portal(settings: Settings, action: Action[S, T], setup: S) -> T:
     webhook = settings.require_webhook()
     store = AsyncStore(open_store(settings.database_url.reveal()))
     try:

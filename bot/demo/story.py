@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 
 import handlers
-from bot.commands.botreg import BotSetup, Registration, register_bot
+from bot.chatbot.registration import Registration
+from bot.commands.botreg import BotSetup, register_bot
 from bot.commands.plan import run_plan, run_sync_command
 from bot.jobs import AuditEntry
 from bot.reconcile.schedule import Reconciler
