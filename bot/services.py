@@ -16,7 +16,9 @@ from typing import Any
 import anyio
 import httpx
 
+from bot.chatbot.fetch import BotFetcher
 from bot.events import Verifier
+from bot.hires import HirePoller
 from bot.intake import Intake
 from bot.metrics import Metrics
 from bot.reconcile.schedule import reconcile_health
@@ -47,6 +49,8 @@ class Services:
     http: httpx.AsyncClient | None = None
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     intake: Intake = field(init=False)
+    fetcher: BotFetcher | None = None  # the pull intakes, when on
+    hires: HirePoller | None = None
     health_checks: list[Callable[[], Awaitable[list[dict[str, object]]]]] = field(
         default_factory=list
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -12,9 +13,11 @@ from starlette.applications import Starlette
 
 from bot import retention, web
 from bot.actions import EXECUTORS
+from bot.chatbot.fetch import BotFetcher, fetch_health
 from bot.departments import DepartmentDirectory
 from bot.events import Verifier
 from bot.executor import WorkContext
+from bot.hires import HirePoller
 from bot.metrics import Metrics, metrics_endpoint
 from bot.reconcile.schedule import reconcile_schedule
 from bot.reconcile.session import Runtime, Session
@@ -27,6 +30,8 @@ from bot.settings import Settings
 from bot.store import open_store
 from bot.store.aio import AsyncStore
 from bot.worker import Worker, WorkerConfig
+
+log = logging.getLogger("autojoin")
 
 
 def build_services(
@@ -80,7 +85,31 @@ def build_services(
         services.background.append(
             reconcile_schedule(back, services.worker, holder, settings, clock=clock)
         )
+        _pollers(services, sleep)
+    log.info(
+        "intakes: pushed events %s, bot fetch %s, hire poll %s",
+        "on" if verifier.tokens else "off (no B24_APP_TOKEN, no webhook-mode bot)",
+        f"every {settings.bot_poll_seconds:g} s" if services.fetcher else "off",
+        f"every {settings.hire_poll_seconds:g} s" if services.hires else "off",
+    )
     return services
+
+
+def _pollers(services: Services, sleep: Callable[[float], Awaitable[None]]) -> None:
+    """The pull intakes: they need the portal client, so they run beside a worker."""
+    settings, worker = services.settings, services.worker
+    assert worker is not None
+    # Pulled events carry no auth: they are keyed by the configured portal, the way pushed
+    # ones are by theirs (set B24_MEMBER_ID when both intakes may see the same event).
+    portal = (settings.member_id, settings.portal_domain or worker.ctx.client.webhook.host)
+    common = (worker.ctx.client, services.back_store, services.intake, settings, portal)
+    if settings.bot_fetch:
+        services.fetcher = BotFetcher(*common, clock=services.clock, sleep=sleep)
+        services.background.append(services.fetcher.run)
+        services.health_checks.append(lambda: fetch_health(services.store))
+    if settings.hire_poll_seconds > 0:
+        services.hires = HirePoller(*common, clock=services.clock, sleep=sleep)
+        services.background.append(services.hires.run)
 
 
 def build_worker(
