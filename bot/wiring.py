@@ -107,7 +107,11 @@ def _pollers(services: Services, sleep: Callable[[float], Awaitable[None]]) -> N
         services.fetcher = BotFetcher(*common, clock=services.clock, sleep=sleep)
         services.background.append(services.fetcher.run)
         services.health_checks.append(lambda: fetch_health(services.store))
-    if settings.hire_poll_seconds > 0:
+    if settings.hire_poll_seconds > 0 and services.verifier.tokens and not settings.member_id:
+        # A pushed ONUSERADD is keyed by its auth[member_id]; without knowing it, a polled
+        # hire would get another key and could be handled twice.
+        log.warning("hire poll off: set B24_MEMBER_ID to run it beside pushed events")
+    elif settings.hire_poll_seconds > 0:
         services.hires = HirePoller(*common, clock=services.clock, sleep=sleep)
         services.background.append(services.hires.run)
 

@@ -48,6 +48,7 @@ async def test_a_new_hire_is_added_within_two_intervals_and_staff_are_not(
     env: dict[str, Any] = {
         "AUTOJOIN_DATABASE_URL": database_url,
         "AUTOJOIN_HIRE_POLL_SECONDS": "60",
+        "B24_APP_TOKEN": "",  # pull-only: nothing can be pushed at all
     }
     async with open_harness(tmp_path, **env) as h:
         staff = max(h.portal.state.users)
@@ -96,3 +97,12 @@ async def test_a_hire_both_polled_and_pushed_is_added_once(
         assert late.json()["status"] == "duplicate"
         await h.drain()
         assert sorted(adds_of(h, max_.id)) == sorted({SALES_ALL_HANDS, EMEA_DEALS})
+
+
+async def test_beside_pushed_events_the_poll_needs_the_member_id(tmp_path: Path) -> None:
+    """Without B24_MEMBER_ID a polled hire could not share the pushed one's key: no poll."""
+    async with open_harness(tmp_path, AUTOJOIN_HIRE_POLL_SECONDS="60") as h:
+        assert h.services.hires is None
+    async with open_harness(tmp_path, B24_MEMBER_ID=MEMBER_ID) as h:
+        assert h.services.hires is not None
+        assert h.services.settings.hire_poll_seconds == 300  # the default
