@@ -69,7 +69,8 @@ class BotFetcher:
 
     @property
     def lease_seconds(self) -> float:
-        return max(30.0, 3 * self.settings.bot_poll_seconds)
+        """A dead holder is replaced within this; a slow turn past it only costs duplicates."""
+        return max(10.0, 3 * self.settings.bot_poll_seconds)
 
     async def run(self) -> None:
         """Forever: one turn, then wait as long as the turn says."""
