@@ -9,7 +9,8 @@ once-only keys make both harmless. The offset lives in the store, per bot, never
 and an empty answer's `nextOffset: 0` leaves it alone.
 
 One process polls at a time (a lease in the store). Idle, every AUTOJOIN_BOT_POLL_SECONDS;
-after events, or while `hasMore`, after `BUSY_POLL` (the reference's floor). A token or
+after events, at the latest after `BUSY_POLL`; while `hasMore`, after `BUSY_POLL` (the
+reference's floor). A token or
 ownership error pauses polling with the reason on `/healthz` and looks again only every
 `PAUSED_POLL`; any other failure backs off exponentially. Every call spends the shared budget.
 """
@@ -108,7 +109,9 @@ class BotFetcher:
         next_offset = _int(answer.get("nextOffset"))
         if items and next_offset > offset:
             await self._advance(bot_id, next_offset)  # acknowledged by the next call
-        return BUSY_POLL if items or answer.get("hasMore") else idle
+        if answer.get("hasMore"):
+            return BUSY_POLL  # the reference's floor while more are waiting
+        return min(idle, BUSY_POLL) if items else idle
 
     async def offset(self, bot_id: int) -> int:
         return _int(await self.store.get_state(OFFSET_KEY.format(bot_id)))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.chatbot.fetch import BUSY_POLL, OFFSET_KEY, PAUSE_KEY, PAUSED_POLL, BotFetcher
+from bot.chatbot.fetch import BUSY_POLL, LIMIT, OFFSET_KEY, PAUSE_KEY, PAUSED_POLL, BotFetcher
 from bot.sandbox.company import ENGINEERING, MARKETING
 from tests.scenarios.v2_kit import BOT_TOKEN, V2Stage, database_url, v2_stage
 
@@ -138,3 +138,17 @@ async def test_a_wrong_token_pauses_fetching_with_the_reason_on_healthz(
         await fetcher(s).poll_once()
         assert await s.h.services.store.get_state(PAUSE_KEY) is None
         assert (await s.h.client.get("/healthz")).json()["status"] == "ok"
+
+
+async def test_more_waiting_means_the_next_poll_in_two_seconds_never_sooner(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with v2_stage(tmp_path, database_url, AUTOJOIN_BOT_POLL_SECONDS="1") as s:
+        for n in range(LIMIT + 1):
+            s.h.portal.stage.message(s.bot_id, 2 + n % 9, f"hello {n}")
+        assert await fetcher(s).poll_once() == BUSY_POLL == 2.0  # hasMore: the floor
+        assert await fetcher(s).poll_once() == 1.0  # the last one: at the idle interval
+        assert await fetcher(s).poll_once() == 1.0
+        assert s.h.portal.stage.queue(s.bot_id)["pending"] == []
+        accepted = s.h.services.metrics.events.labels("ONIMBOTV2MESSAGEADD", "accepted")
+        assert accepted._value.get() == LIMIT + 1
