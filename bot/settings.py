@@ -253,9 +253,12 @@ def _bot_v2(env: Mapping[str, str]) -> _BotV2:
     poll = _number(env, "AUTOJOIN_BOT_POLL_SECONDS", 5.0, float)
     if poll < 1:
         raise SettingsError("AUTOJOIN_BOT_POLL_SECONDS", "must be at least 1")
+    hires = _number(env, "AUTOJOIN_HIRE_POLL_SECONDS", 300.0, float)
+    if 0 < hires < 1:
+        raise SettingsError("AUTOJOIN_HIRE_POLL_SECONDS", "0 (off) or at least 1")
     return {
         "bot_token": Secret(token) if token else None,
         "bot_event_mode": mode,
         "bot_poll_seconds": poll,
-        "hire_poll_seconds": _number(env, "AUTOJOIN_HIRE_POLL_SECONDS", 300.0, float),
+        "hire_poll_seconds": hires,
     }

@@ -108,6 +108,7 @@ def test_webhook_mode_needs_a_public_url_and_accepts_the_derived_token() -> None
         ("AUTOJOIN_BOT_POLL_SECONDS", "0.5"),
         ("AUTOJOIN_BOT_POLL_SECONDS", "soon"),
         ("AUTOJOIN_HIRE_POLL_SECONDS", "-1"),
+        ("AUTOJOIN_HIRE_POLL_SECONDS", "0.2"),
     ],
 )
 def test_bad_v2_and_poll_settings_name_their_variable(name: str, value: str) -> None:
