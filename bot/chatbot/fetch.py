@@ -94,8 +94,8 @@ class BotFetcher:
             params: dict[str, Any] = {"botId": bot_id, "limit": LIMIT}
             if offset:
                 params["offset"] = offset
-            assert self.settings.bot_token is not None
-            params["botToken"] = self.settings.bot_token.reveal()
+            token = self.settings.bot_token
+            params["botToken"] = token.reveal() if token is not None else ""
             reply = await self.client.call("imbot.v2.Event.get", params)
         except PortalError as exc:
             return await self._failed(exc)
@@ -123,20 +123,18 @@ class BotFetcher:
         return int(raw)
 
     async def _take(self, item: Any) -> None:
+        """Nobody to answer with a 4xx: a malformed item is logged, counted and passed over
+        (the offset moves past it); anything else, a store failure first, ends the turn."""
         member_id, domain = self.portal
+        entry: Mapping[str, Any] = item if isinstance(item, Mapping) else {}
         try:
-            if not isinstance(item, Mapping):
-                raise TypeError("not an object")
             event = pulled_event(
-                item.get("type"), item.get("data"), member_id=member_id, domain=domain
+                entry.get("type"), entry.get("data"), member_id=member_id, domain=domain
             )
             await self.intake.take(event, self.store, via=" (fetched)")
-        except (EventError, TypeError) as exc:
-            # Nobody to answer with a 4xx: log it, count it, and let the offset pass it.
-            reason = exc.reason if isinstance(exc, EventError) else "malformed"
-            self.intake.metrics.reject(reason)
-            eid = item.get("eventId") if isinstance(item, Mapping) else None
-            log.warning("fetched event %s skipped (%s): %s", eid, reason, exc)
+        except EventError as exc:
+            self.intake.metrics.reject(exc.reason)
+            log.warning("fetched event %s skipped (%s): %s", entry.get("eventId"), exc.reason, exc)
 
     async def _advance(self, bot_id: int, offset: int) -> None:
         def forward(raw: str | None) -> str | None:
