@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.chatbot.fetch import BUSY_POLL, LIMIT, OFFSET_KEY, PAUSE_KEY, PAUSED_POLL, BotFetcher
-from bot.sandbox.company import ENGINEERING, MARKETING
+from bot.sandbox.company import BACKEND_GUILD, ENGINEERING, MARKETING
 from tests.scenarios.v2_kit import BOT_TOKEN, V2Stage, database_url, v2_stage
 
 pytestmark = pytest.mark.anyio
@@ -152,3 +152,28 @@ async def test_more_waiting_means_the_next_poll_in_two_seconds_never_sooner(
         assert s.h.portal.stage.queue(s.bot_id)["pending"] == []
         accepted = s.h.services.metrics.events.labels("ONIMBOTV2MESSAGEADD", "accepted")
         assert accepted._value.get() == LIMIT + 1
+
+
+async def test_help_why_russian_and_only_departments_work_the_same_for_v2(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with v2_stage(tmp_path, database_url) as s:
+        stage = s.h.portal.stage
+        s.h.portal.state.chats[BACKEND_GUILD].members.add(9)
+        stage.command(s.bot_id, 3, "help")
+        stage.command(s.bot_id, 9, "why")
+        stage.message(s.bot_id, 2, "join backend")  # Boris (Sales) may not: only Engineering
+        stage.message(s.bot_id, 4, "маркетинг", language="ru")
+        stage.command(s.bot_id, 5, "help", language="ru")
+        await fetcher(s).poll_once()
+        await s.h.drain()
+        by_dialog = {m.dialog_id: m for m in s.replies}
+        assert by_dialog["3"].method == "imbot.v2.Command.answer"
+        assert "/join" in by_dialog["3"].message
+        assert by_dialog["9"].method == "imbot.v2.Command.answer"
+        assert "“Backend guild”: you are in it (rule backend-guild)" in by_dialog["9"].message
+        assert "not open to you" in by_dialog["2"].message
+        assert 2 not in s.h.portal.chat_members(BACKEND_GUILD)
+        assert by_dialog["4"].message == "Welcome, Dieter! You are now in «Marketing»."  # ru quotes
+        assert 4 in s.h.portal.chat_members(MARKETING)
+        assert by_dialog["5"].message.startswith("Я добавляю в чаты")
