@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from bot.chatbot.registration import Registration
-from bot.commands.botreg import BotSetup, register_bot
+from bot.chatbot.registration_classic import BotSetup, register_bot
 from bot.sandbox import Message
 from bot.sandbox.events import bot_command, bot_message
 from bot.sandbox.state import User
