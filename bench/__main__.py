@@ -22,7 +22,7 @@ from bench.report import markdown, quick_summary, text_table, verdict
 from bench.stats import Section
 
 # modules bench/<name>.py
-BENCHMARKS = ("ack", "portal", "rules", "plan", "memory", "delivery", "soak", "chaos")
+BENCHMARKS = ("ack", "portal", "rules", "plan", "memory", "delivery", "soak", "pull", "chaos")
 DEFAULT_OUT = Path("bench/results.md")
 RUNS = {"quick": 1, "full": 3}
 BUDGET = {"quick": 25.0, "full": 1200.0}  # seconds per benchmark before it stops repeating

@@ -14,7 +14,8 @@
     │   ├── BadToken                   HTTP 401
     │   ├── ForeignPortal              HTTP 403
     │   ├── ClientGone                 HTTP 400 (the sender hung up mid-body)
-    │   └── StaleEvent                 HTTP 409 (outside the freshness window)
+    │   ├── StaleEvent                 HTTP 409 (outside the freshness window)
+    │   └── PushesOff                  HTTP 403 (no token to check pushed events by)
     ├── PortalError                    a Bitrix24 REST call failed; see `bot.rest.errors`
     │   ├── PortalRetryable            retried with backoff, spends an attempt
     │   │   └── PortalRateLimited      QUERY_LIMIT_EXCEEDED, OPERATION_TIME_LIMIT
@@ -146,6 +147,13 @@ class ClientGone(EventError):
 class StaleEvent(EventError):
     http_status = 409
     reason = "stale"
+
+
+class PushesOff(EventError):
+    """Pull-only `serve`: nothing pushed can be authenticated, so nothing pushed is taken."""
+
+    http_status = 403
+    reason = "pushes_off"
 
 
 class PortalError(AutojoinError):

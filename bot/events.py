@@ -193,6 +193,34 @@ def parse_event(
     )
 
 
+def pulled_event(
+    name: object, data: object, *, member_id: str, domain: str, ts: int | None = None
+) -> Event:
+    """An event autojoin fetched itself (bot `Event.get`, the hire poll): nothing to
+    authenticate, but the very `Event` a pushed body becomes, so the same handlers and the
+    same once-only keys apply. JSON values are cast as a form body carries them: numbers to
+    strings, booleans to "1"/"0", null to ""."""
+    if not isinstance(name, str) or not _EVENT_NAME.match(name):
+        raise MalformedEvent("the event type is not an event name")
+    if not isinstance(data, Mapping):
+        raise MalformedEvent("the event data must be a map")
+    tree = _as_form(data)
+    _scrub(tree)
+    return Event(name=name.upper(), data=tree, member_id=member_id, domain=domain, ts=ts)
+
+
+def _as_form(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _as_form(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_as_form(v) for v in node]
+    if isinstance(node, bool):
+        return "1" if node else "0"
+    if node is None:
+        return ""
+    return node if isinstance(node, str) else str(node)
+
+
 def _refuse_non_form(body: bytes) -> None:
     """What a PHP parser would swallow but no portal sends: JSON, and NUL characters (which
     PostgreSQL text columns cannot store). `%00` is the only escape that decodes to NUL."""

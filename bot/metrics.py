@@ -19,6 +19,7 @@ from bot.errors import (
     ForeignPortal,
     MalformedEvent,
     PayloadTooLarge,
+    PushesOff,
     StaleEvent,
     UnsupportedMediaType,
 )
@@ -35,6 +36,7 @@ REJECT_REASONS = frozenset(
             ForeignPortal,
             MalformedEvent,
             PayloadTooLarge,
+            PushesOff,
             StaleEvent,
             UnsupportedMediaType,
         )

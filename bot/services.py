@@ -16,7 +16,10 @@ from typing import Any
 import anyio
 import httpx
 
+from bot.chatbot.fetch import BotFetcher
 from bot.events import Verifier
+from bot.hires import HirePoller
+from bot.intake import Intake
 from bot.metrics import Metrics
 from bot.reconcile.schedule import reconcile_health
 from bot.reload import RulesHolder
@@ -45,6 +48,17 @@ class Services:
     worker: Worker | None = None
     http: httpx.AsyncClient | None = None
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    intake: Intake = field(init=False)
+    fetcher: BotFetcher | None = None  # the pull intakes, when on
+    hires: HirePoller | None = None
+    health_checks: list[Callable[[], Awaitable[list[dict[str, object]]]]] = field(
+        default_factory=list
+    )
+
+    def __post_init__(self) -> None:
+        self.intake = Intake(
+            self.settings, self.router, self.rules, self.metrics, self.clock, self.wake_worker
+        )
 
     def wake_worker(self) -> None:
         if self.worker is not None:
@@ -62,6 +76,8 @@ class Services:
         if pause is not None:
             reasons.append({"check": "portal", "code": pause.code, "message": pause.reason})
         reasons += await reconcile_health(self.store, self.settings.max_removals)
+        for check in self.health_checks:
+            reasons += await check()
         return reasons
 
     async def refresh_metrics(self) -> None:

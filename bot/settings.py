@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import NoReturn, TypedDict, TypeVar
 
 from bot.envfile import read_env_file
 from bot.errors import SettingsError, StoreError
@@ -24,6 +24,9 @@ T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Seconds. The heartbeat beats every third of the lease: shorter only loads the database.
 MIN_LEASE = 1.0
+BOT_TOKEN_MAX = 40  # Bitrix24 refuses longer botTokens at registration (Chatbots 2.0)
+BOT_EVENT_MODES = ("fetch", "webhook")
+WEBHOOK_TOKEN_PREFIX = "custom"  # a webhook-registered v2 bot's events carry "custom" + botToken
 
 
 class Secret:
@@ -99,6 +102,10 @@ class Settings:
     max_removals: int = 10
     reconcile_minutes: float = 15.0
     full_reconcile_hours: float = 24.0
+    bot_token: Secret | None = None  # Chatbots 2.0; B24_BOT_CLIENT_ID stays the classic bot
+    bot_event_mode: str = "fetch"
+    bot_poll_seconds: float = 5.0
+    hire_poll_seconds: float = 300.0
 
     @classmethod
     def load(
@@ -164,6 +171,7 @@ class Settings:
             max_removals=_number(env, "AUTOJOIN_MAX_REMOVALS", 10, int),
             reconcile_minutes=_number(env, "AUTOJOIN_RECONCILE_MINUTES", 15.0, float),
             full_reconcile_hours=_number(env, "AUTOJOIN_FULL_RECONCILE_HOURS", 24.0, float),
+            **_bot_v2(env),
         )
 
     def __post_init__(self) -> None:
@@ -210,6 +218,18 @@ class Settings:
             _refuse_rules(path, "cannot be read by this user; check its owner and mode")
         return path
 
+    @property
+    def push_tokens(self) -> tuple[Secret, ...]:
+        """Every `auth[application_token]` a pushed event may carry; empty: pushes are off."""
+        tokens = self.app_tokens + ((self.bot_client_id,) if self.bot_client_id else ())
+        if self.bot_token is not None and self.bot_event_mode == "webhook":
+            tokens += (Secret(WEBHOOK_TOKEN_PREFIX + self.bot_token.reveal()),)
+        return tokens
+
+    @property
+    def bot_fetch(self) -> bool:
+        return self.bot_token is not None and self.bot_event_mode == "fetch"
+
     def require_webhook(self) -> WebhookUrl:
         if self.webhook_url is None:
             raise SettingsError("B24_WEBHOOK_URL", "not set (https://<portal>/rest/<user>/<code>/)")
@@ -226,7 +246,7 @@ class Settings:
 
     def require_tokens(self) -> tuple[Secret, ...]:
         """Every value accepted as `auth[application_token]` on incoming events."""
-        tokens = self.app_tokens + ((self.bot_client_id,) if self.bot_client_id else ())
+        tokens = self.push_tokens
         if not tokens:
             raise SettingsError(
                 "B24_APP_TOKEN",
@@ -242,3 +262,40 @@ def _refuse_rules(path: Path, problem: str) -> NoReturn:
         f"{path} {problem}; point AUTOJOIN_RULES at your rules file (in a container, mount "
         "the directory that holds it: the image carries no rules)",
     )
+
+
+class _BotV2(TypedDict):
+    bot_token: Secret | None
+    bot_event_mode: str
+    bot_poll_seconds: float
+    hire_poll_seconds: float
+
+
+def _bot_v2(env: Mapping[str, str]) -> _BotV2:
+    """The Chatbots 2.0 settings and the pollers' intervals (one line per mistake)."""
+    token = env.get("B24_BOT_TOKEN", "").strip()
+    if len(token) > BOT_TOKEN_MAX:
+        raise SettingsError(
+            "B24_BOT_TOKEN",
+            f"{len(token)} characters; Bitrix24 accepts at most {BOT_TOKEN_MAX}: "
+            "pick a shorter random string",
+        )
+    mode = env.get("AUTOJOIN_BOT_EVENT_MODE", "").strip().lower() or "fetch"
+    if mode not in BOT_EVENT_MODES:
+        raise SettingsError("AUTOJOIN_BOT_EVENT_MODE", "expected 'fetch' or 'webhook'")
+    if mode == "webhook" and not env.get("AUTOJOIN_PUBLIC_URL", "").strip():
+        raise SettingsError(
+            "AUTOJOIN_PUBLIC_URL", "not set: webhook mode needs the https:// address of autojoin"
+        )
+    poll = _number(env, "AUTOJOIN_BOT_POLL_SECONDS", 5.0, float)
+    if poll < 1:
+        raise SettingsError("AUTOJOIN_BOT_POLL_SECONDS", "must be at least 1")
+    hires = _number(env, "AUTOJOIN_HIRE_POLL_SECONDS", 300.0, float)
+    if 0 < hires < 1:
+        raise SettingsError("AUTOJOIN_HIRE_POLL_SECONDS", "0 (off) or at least 1")
+    return {
+        "bot_token": Secret(token) if token else None,
+        "bot_event_mode": mode,
+        "bot_poll_seconds": poll,
+        "hire_poll_seconds": hires,
+    }

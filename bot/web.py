@@ -20,13 +20,11 @@ from bot.errors import (
     ClientGone,
     EventError,
     PayloadTooLarge,
+    PushesOff,
     StoreError,
     UnsupportedMediaType,
 )
-from bot.events import Event, parse_event
-from bot.jobs import NewJob
-from bot.jobs import event_id as stable_event_id
-from bot.routing import Dispatch, HandlerContext
+from bot.events import parse_event
 from bot.services import Services
 
 log = logging.getLogger("autojoin.web")
@@ -58,66 +56,24 @@ def _check_media_type(request: Request) -> None:
         raise UnsupportedMediaType(f"expected {_FORM}, got {media[:60]!r}")
 
 
-def dispatch_event(event: Event, services: Services) -> Dispatch | None:
-    """Run the event's pure handler and scope its keys to the portal it came from."""
-    handler = services.router.handler_for(event.name)
-    if handler is None:
-        return None
-    ctx = HandlerContext(
-        rules=services.rules.current,
-        bot_client_id=services.settings.bot_client_id.reveal()
-        if services.settings.bot_client_id
-        else None,
-    )
-    result = handler(event, ctx)
-    if result is None:
-        return None
-    event_key = f"{event.portal}:{result.key}"
-    jobs = tuple(
-        NewJob(  # built directly: dataclasses.replace costs more on the hot path
-            job.kind,
-            job.payload,
-            f"{event_key}:{job.dedupe_key}" if job.dedupe_key else None,
-            event_key,
-            job.group,
-            job.run_after,
-        )
-        for job in result.jobs
-    )
-    return Dispatch(event_key, jobs, result.note)
-
-
 def create_app(services: Services, *, metrics_app: Any = None) -> Starlette:
     settings = services.settings
     clock: Callable[[], float] = services.clock
 
     async def events(request: Request) -> Response:
+        if not services.verifier.tokens:
+            raise PushesOff(
+                "pushed events are off (pull-only): set B24_APP_TOKEN for an outbound "
+                "webhook, or AUTOJOIN_BOT_EVENT_MODE=webhook for the bot"
+            )
         body = await read_limited(request, settings.max_body)
         _check_media_type(request)
         event = parse_event(body, services.verifier, now=clock())
-        outcome = dispatch_event(event, services)
-        if outcome is None:
-            log.info("event %s ignored: unhandled event", event.name)
-            services.observe_event(event.name, "ignored")
-            return JSONResponse({"status": "ignored", "reason": "unhandled event"})
-        event_id = stable_event_id(outcome.key)
-        fresh = await services.store.accept_event(outcome.key, event.name, outcome.jobs, clock())
-        status = "accepted" if fresh else "duplicate"
-        services.observe_event(event.name, status)
-        log.info(
-            "event %s %s %s key=%s jobs=%d%s",
-            event_id,
-            event.name,
-            status,
-            outcome.key,
-            len(outcome.jobs) if fresh else 0,
-            f" ({outcome.note})" if outcome.note else "",
-            extra={"event_id": event_id},
-        )
-        if fresh and outcome.jobs:
-            services.wake_worker()
+        taken = await services.intake.take(event, services.store)
+        if taken.status == "ignored":
+            return JSONResponse({"status": "ignored", "reason": taken.reason})
         return JSONResponse(
-            {"status": status, "jobs": len(outcome.jobs) if fresh else 0, "event_id": event_id}
+            {"status": taken.status, "jobs": taken.jobs, "event_id": taken.event_id}
         )
 
     async def healthz(request: Request) -> Response:

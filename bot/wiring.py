@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -12,10 +13,12 @@ from starlette.applications import Starlette
 
 from bot import retention, web
 from bot.actions import EXECUTORS, SETTLE_EACH
+from bot.chatbot.fetch import BotFetcher, fetch_health
 from bot.departments import DepartmentDirectory
 from bot.errors import NoDatabase
 from bot.events import Verifier
 from bot.executor import WorkContext
+from bot.hires import HirePoller
 from bot.metrics import Metrics, metrics_endpoint
 from bot.reconcile.schedule import reconcile_schedule
 from bot.reconcile.session import Runtime, Session
@@ -28,6 +31,8 @@ from bot.settings import Settings
 from bot.store import MEMORY_URL, open_existing_store, open_store
 from bot.store.aio import AsyncStore
 from bot.worker import Worker, WorkerConfig
+
+log = logging.getLogger("autojoin")
 
 
 def build_services(
@@ -45,9 +50,12 @@ def build_services(
 
     Settings and rules are checked before the database is opened: a misconfigured start
     fails with the variable's name and leaves nothing behind (no file, no connection)."""
+    # No token at all is a pull-only service (bot fetch, hire poll); a front without a worker
+    # would then have nothing to do, so it still needs one.
+    tokens = settings.push_tokens if run_worker or not accept_events else settings.require_tokens()
     verifier = Verifier(
         # a worker alone takes no events, so it needs no token (its verifier refuses all)
-        tokens=tuple(t.reveal() for t in settings.require_tokens()) if accept_events else (),
+        tokens=tuple(t.reveal() for t in tokens) if accept_events else (),
         member_id=settings.member_id,
         domain=settings.portal_domain,
         max_age=settings.max_event_age,
@@ -80,7 +88,35 @@ def build_services(
         services.background.append(
             reconcile_schedule(back, services.worker, holder, settings, clock=clock)
         )
+        _pollers(services, sleep)
+    log.info(
+        "intakes: pushed events %s, bot fetch %s, hire poll %s",
+        "on" if verifier.tokens else "off (no B24_APP_TOKEN, no webhook-mode bot)",
+        f"every {settings.bot_poll_seconds:g} s" if services.fetcher else "off",
+        f"every {settings.hire_poll_seconds:g} s" if services.hires else "off",
+    )
     return services
+
+
+def _pollers(services: Services, sleep: Callable[[float], Awaitable[None]]) -> None:
+    """The pull intakes: they need the portal client, so they run beside a worker."""
+    settings, worker = services.settings, services.worker
+    assert worker is not None
+    # Pulled events carry no auth: they are keyed by the configured portal, the way pushed
+    # ones are by theirs (set B24_MEMBER_ID when both intakes may see the same event).
+    portal = (settings.member_id, settings.portal_domain or worker.ctx.client.webhook.host)
+    common = (worker.ctx.client, services.back_store, services.intake, settings, portal)
+    if settings.bot_fetch:
+        services.fetcher = BotFetcher(*common, clock=services.clock, sleep=sleep)
+        services.background.append(services.fetcher.run)
+        services.health_checks.append(lambda: fetch_health(services.store))
+    if settings.hire_poll_seconds > 0 and services.verifier.tokens and not settings.member_id:
+        # A pushed ONUSERADD is keyed by its auth[member_id]; without knowing it, a polled
+        # hire would get another key and could be handled twice.
+        log.warning("hire poll off: set B24_MEMBER_ID to run it beside pushed events")
+    elif settings.hire_poll_seconds > 0:
+        services.hires = HirePoller(*common, clock=services.clock, sleep=sleep)
+        services.background.append(services.hires.run)
 
 
 def build_worker(

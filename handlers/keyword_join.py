@@ -28,9 +28,11 @@ _INDEXES: dict[tuple[str, int], tuple[KeywordIndex, tuple[Rule, ...]]] = {}
 _WHY = re.compile(r"why\s*[?!.]*", re.IGNORECASE)
 
 
-@router.register("ONIMBOTMESSAGEADD", "ONIMCOMMANDADD")
+@router.register(
+    "ONIMBOTMESSAGEADD", "ONIMCOMMANDADD", "ONIMBOTV2MESSAGEADD", "ONIMBOTV2COMMANDADD"
+)
 def ask_to_join(event: Event, ctx: HandlerContext) -> Dispatch:
-    request = BotRequest.from_v1(event).as_command()
+    request = BotRequest.parse(event).as_command()
     if request.message_id is None:
         raise MalformedEvent("the bot event carries no MESSAGE_ID")
     key = f"msg:{request.message_id}"
@@ -44,9 +46,9 @@ def ask_to_join(event: Event, ctx: HandlerContext) -> Dispatch:
     return Dispatch(key, (job,), note=f"{action} {','.join(rules)}".strip())
 
 
-@router.register("ONIMBOTJOINCHAT")
+@router.register("ONIMBOTJOINCHAT", "ONIMBOTV2JOINCHAT")
 def welcome(event: Event, ctx: HandlerContext) -> Dispatch:
-    request = BotRequest.from_v1(event)
+    request = BotRequest.parse(event)
     key = f"join:{request.bot_id}:{request.dialog_id}"
     if request.bot_id is None or not request.dialog_id:
         return Dispatch(key, note="no bot or dialog")
@@ -54,9 +56,9 @@ def welcome(event: Event, ctx: HandlerContext) -> Dispatch:
     return Dispatch(key, (job,))
 
 
-@router.register("ONIMBOTDELETE")
+@router.register("ONIMBOTDELETE", "ONIMBOTV2DELETE")
 def forget_bot(event: Event, ctx: HandlerContext) -> Dispatch:
-    request = BotRequest.from_v1(event)
+    request = BotRequest.parse(event)
     key = f"botdelete:{request.bot_id}"
     if request.bot_id is None:
         return Dispatch(key, note="no BOT_ID")
@@ -110,18 +112,24 @@ def _index(ruleset: RuleSet, max_chars: int) -> tuple[KeywordIndex, tuple[Rule, 
 
 def envelope(request: BotRequest) -> dict[str, Any]:
     """Who asked, where to answer, in which language: what every bot job carries."""
+    author: dict[str, Any] = {
+        "id": request.author_id,
+        "name": request.author_name,
+        "first_name": request.author_first_name or request.author_name,
+    }
+    if request.author_departments is not None:  # Chatbots 2.0 events carry them
+        author["departments"] = list(request.author_departments)
+    to: dict[str, Any] = {
+        "bot_id": request.bot_id,
+        "dialog_id": request.dialog_id,
+        "command_id": request.command_id if request.kind == "command" else None,
+        "message_id": request.message_id,
+    }
+    if request.api != "v1":
+        to["api"] = request.api
     return {
-        "author": {
-            "id": request.author_id,
-            "name": request.author_name,
-            "first_name": request.author_first_name or request.author_name,
-        },
-        "to": {
-            "bot_id": request.bot_id,
-            "dialog_id": request.dialog_id,
-            "command_id": request.command_id if request.kind == "command" else None,
-            "message_id": request.message_id,
-        },
+        "author": author,
+        "to": to,
         "language": request.language,
         "via": request.kind,
     }

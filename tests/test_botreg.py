@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.chatbot.registration_classic import BotSetup, register_bot, unregister_bot
 from bot.chatbot.runtime import BOT_COMMANDS_KEY, BOT_ID_KEY
 from bot.cli import main
-from bot.commands.botreg import BotSetup, register_bot, unregister_bot
 from bot.errors import SettingsError
 from bot.rest import LeakyBucket, PortalClient, WebhookUrl
 from bot.sandbox import FakePortal
@@ -189,3 +189,36 @@ def test_bot_settings_defaults_and_refusals() -> None:
         with pytest.raises(SettingsError) as info:
             Settings.load(env, env_file=NO_ENV)
         assert info.value.variable == variable
+
+
+def test_cli_registers_a_chatbots_v2_bot_when_a_token_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    portal = FakePortal()
+    monkeypatch.chdir(tmp_path)
+    token = "cli-v2-token-0123456789"
+    with portal.serve_in_thread() as base:
+        for name, value in {
+            "B24_WEBHOOK_URL": portal.webhook_url(base),
+            "B24_BOT_TOKEN": token,
+            "B24_BOT_CLIENT_ID": CLIENT,  # kept for the classic bot: not used to register
+            "AUTOJOIN_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+            "B24_RATE": "50",
+        }.items():
+            monkeypatch.setenv(name, value)
+        assert main(["register-bot"]) == 0
+        assert main(["register-bot"]) == 0
+        out = capsys.readouterr().out
+        [bot_id] = portal.state.bots
+        assert f"registered Chatbots 2.0 bot 'autojoin' (id {bot_id}); events are fetched" in out
+        assert f"found (unchanged) Chatbots 2.0 bot 'autojoin' (id {bot_id})" in out
+        assert token not in out
+        assert [c.method for c in portal.state.calls if not c.method.startswith("imbot.v2.")] == []
+        assert main(["unregister-bot"]) == 0
+        assert portal.state.bots == {}
+        assert f"removed Chatbots 2.0 bot 'autojoin' (id {bot_id})" in capsys.readouterr().out
+        monkeypatch.setenv("B24_BOT_TOKEN", "x" * 41)
+        assert main(["register-bot"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert "B24_BOT_TOKEN: 41 characters" in err

@@ -187,15 +187,28 @@ def ready_to_serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("B24_WEBHOOK_URL", FakePortal().webhook_url("http://127.0.0.1:9"))
 
 
-def test_serve_without_a_token_names_b24_app_token_and_opens_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], busy_port: int
+@pytest.mark.parametrize(
+    ("args", "variable"),
+    [
+        # an events-only front with no token to check pushes by would have nothing to do
+        (["serve", "--no-worker"], "B24_APP_TOKEN"),
+        # pull-only serve is fine without a token, but it needs the portal
+        (["serve"], "B24_WEBHOOK_URL"),
+    ],
+)
+def test_serve_without_a_token_names_the_missing_variable_and_opens_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    busy_port: int,
+    args: list[str],
+    variable: str,
 ) -> None:
     (tmp_path / "rules.yaml").write_text(VALID)
-    code, out, err = run(["serve", "--port", str(busy_port)], capsys)
+    code, out, err = run([*args, "--port", str(busy_port)], capsys)
     assert code == 1
     assert out == ""
     assert len(lines(err)) == 1
-    assert "B24_APP_TOKEN" in err
+    assert variable in err
     assert list(tmp_path.iterdir()) == [tmp_path / "rules.yaml"], "no database was created"
 
 

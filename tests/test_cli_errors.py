@@ -82,10 +82,17 @@ def test_a_dotenv_line_that_cannot_be_parsed_is_one_line_with_its_number(
 def test_serve_with_nothing_configured_names_every_missing_setting_at_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    line = fails_in_one_line(
-        ["serve"], capsys, "B24_APP_TOKEN", "B24_WEBHOOK_URL", "AUTOJOIN_RULES", "rules.yaml"
-    )
+    """Without a push token `serve` runs pull-only, so the token is not missing; the rest is."""
+    line = fails_in_one_line(["serve"], capsys, "B24_WEBHOOK_URL", "AUTOJOIN_RULES", "rules.yaml")
     assert "not found" in line
+    assert "B24_APP_TOKEN" not in line
+    assert list(tmp_path.iterdir()) == [], "nothing was created"
+
+
+def test_a_front_without_a_worker_needs_a_token_and_says_so_with_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fails_in_one_line(["serve", "--no-worker"], capsys, "B24_APP_TOKEN", "AUTOJOIN_RULES")
     assert list(tmp_path.iterdir()) == [], "nothing was created"
 
 

@@ -73,3 +73,55 @@ def test_secrets_never_show_in_reprs() -> None:
     for secret in ("hookcode123", "tok-secret-1", "client-secret-2", "dbpass"):
         assert secret not in text
     assert Secret("x1y2") == Secret("x1y2")
+
+
+def _load(**env: str) -> Settings:
+    return Settings.load(env, env_file=Path("/nonexistent"))
+
+
+def test_bot_token_selects_chatbots_v2_in_fetch_mode_by_default() -> None:
+    settings = _load(B24_BOT_TOKEN="t" * 40)
+    assert settings.bot_token == Secret("t" * 40)
+    assert (settings.bot_event_mode, settings.bot_fetch) == ("fetch", True)
+    assert (settings.bot_poll_seconds, settings.hire_poll_seconds) == (5.0, 300.0)
+    assert "t" * 40 not in repr(settings)
+    assert settings.push_tokens == ()  # fetch mode takes no pushed bot events
+
+
+def test_a_bot_token_over_40_characters_is_one_clear_line() -> None:
+    with pytest.raises(SettingsError) as caught:
+        _load(B24_BOT_TOKEN="x" * 41)
+    message = str(caught.value)
+    assert message.startswith("B24_BOT_TOKEN: 41 characters")
+    assert "at most 40" in message
+    assert "\n" not in message
+    assert "x" * 41 not in message
+
+
+def test_webhook_mode_needs_a_public_url_and_accepts_the_derived_token() -> None:
+    with pytest.raises(SettingsError, match="AUTOJOIN_PUBLIC_URL"):
+        _load(B24_BOT_TOKEN="tok", AUTOJOIN_BOT_EVENT_MODE="webhook")
+    settings = _load(
+        B24_BOT_TOKEN="tok", AUTOJOIN_BOT_EVENT_MODE="webhook", AUTOJOIN_PUBLIC_URL="https://a.b"
+    )
+    assert not settings.bot_fetch
+    assert [t.reveal() for t in settings.require_tokens()] == ["customtok"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AUTOJOIN_BOT_EVENT_MODE", "push"),
+        ("AUTOJOIN_BOT_POLL_SECONDS", "0.5"),
+        ("AUTOJOIN_BOT_POLL_SECONDS", "soon"),
+        ("AUTOJOIN_HIRE_POLL_SECONDS", "-1"),
+        ("AUTOJOIN_HIRE_POLL_SECONDS", "0.2"),
+    ],
+)
+def test_bad_v2_and_poll_settings_name_their_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        _load(**{name: value})
+
+
+def test_hire_poll_can_be_turned_off() -> None:
+    assert _load(AUTOJOIN_HIRE_POLL_SECONDS="0").hire_poll_seconds == 0

@@ -46,6 +46,13 @@ class BotRequest:
     bot_id: int | None = None
     bot_code: str = ""
     language: str = ""
+    api: str = "v1"  # which API answers: classic `imbot.*` or Chatbots 2.0 `imbot.v2.*`
+    author_departments: tuple[int, ...] | None = None  # None: not in the event (ask user.get)
+
+    @classmethod
+    def parse(cls, event: Event) -> BotRequest:
+        """Whichever version delivered it."""
+        return cls.from_v2(event) if event.name.startswith("ONIMBOTV2") else cls.from_v1(event)
 
     @property
     def private(self) -> bool:
@@ -127,7 +134,11 @@ class BotRequest:
             raise MalformedEvent(f"{event.name} is not a Chatbots 2.0 event")
         bot_id, bot_code = event.get_int("bot", "id"), _s(event, "bot", "code")
         if kind == "delete":
-            return cls(kind, bot_id=bot_id, bot_code=bot_code)
+            return cls(kind, bot_id=bot_id, bot_code=bot_code, api="v2")
+        user = event.get_map("user")
+        departments = (
+            tuple(event.get_ints("user", "departments")) if "departments" in user else None
+        )
         author = event.get_int("message", "authorId") or event.get_int("user", "id")
         raw_dialog = _s(event, "chat", "dialogId") or _s(event, "dialogId")
         chat_type = _s(event, "chat", "messageType").upper() or (
@@ -145,7 +156,7 @@ class BotRequest:
             author_name=_s(event, "user", "name"),
             author_first_name=_s(event, "user", "firstName"),
             author_last_name=_s(event, "user", "lastName"),
-            author_is_bot=bool(event.get_flag("user", "bot")),
+            author_is_bot=bool(event.get_flag("user", "bot")) or _s(event, "user", "type") == "bot",
             system=bool(event.get_flag("message", "isSystem")),
             text=_plain(_s(event, "message", "text"), bot_id),
             command=command.lstrip("/").casefold(),
@@ -154,6 +165,8 @@ class BotRequest:
             bot_id=bot_id,
             bot_code=bot_code,
             language=_s(event, "language").lower(),
+            api="v2",
+            author_departments=departments,
         )
 
     def as_command(self) -> BotRequest:

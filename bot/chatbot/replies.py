@@ -12,7 +12,9 @@ relied on (undocumented).
 
 Commands are answered with `imbot.command.answer`, everything else with `imbot.message.add`
 to the event's DIALOG_ID (the author for private dialogs, `chatNNN` for groups). Every call
-carries the CLIENT_ID the bot was registered with.
+carries the CLIENT_ID the bot was registered with. A request that came from a Chatbots 2.0
+bot is answered the same way through `imbot.v2.Command.answer` / `imbot.v2.Chat.Message.send`
+with the botToken (B24_BOT_TOKEN).
 """
 
 from __future__ import annotations
@@ -39,24 +41,35 @@ EXAMPLES = 5
 
 
 async def send_replies(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Result]:
-    if ctx.settings.bot_client_id is None:
-        missing = Dead("BOT_CLIENT_ID_MISSING", "set B24_BOT_CLIENT_ID to the bot's CLIENT_ID")
-        return {job.id: missing for job in jobs}
-    client_id = ctx.settings.bot_client_id.reveal()
     results: dict[int, Result] = {}
     for job in jobs:
+        auth = _auth(job, ctx)
+        if isinstance(auth, Dead):
+            results[job.id] = auth
+            continue
         try:
-            results[job.id] = await _reply(job, ctx, client_id)
+            results[job.id] = await _reply(job, ctx, auth)
         except PortalError as exc:
             results[job.id] = failure(exc)
     return results
 
 
-async def _reply(job: Job, ctx: WorkContext, client_id: str) -> Result:
+def _auth(job: Job, ctx: WorkContext) -> dict[str, str] | Dead:
+    """The credential the bot that received the request proves ownership with."""
+    if job.payload.get("to", {}).get("api") == "v2":
+        if ctx.settings.bot_token is None:
+            return Dead("BOT_TOKEN_MISSING", "set B24_BOT_TOKEN to the Chatbots 2.0 bot's token")
+        return {"botToken": ctx.settings.bot_token.reveal()}
+    if ctx.settings.bot_client_id is None:
+        return Dead("BOT_CLIENT_ID_MISSING", "set B24_BOT_CLIENT_ID to the bot's CLIENT_ID")
+    return {"CLIENT_ID": ctx.settings.bot_client_id.reveal()}
+
+
+async def _reply(job: Job, ctx: WorkContext, auth: Mapping[str, str]) -> Result:
     say = str(job.payload.get("say"))
     lang = str(job.payload.get("language") or "")
     if say == "result":
-        return await _result(job, ctx, client_id)
+        return await _result(job, ctx, auth)
     examples = public_keywords(ctx.rules())
     if say in {"welcome", "help"}:
         text = texts.help_text(lang, examples, greeting=say == "welcome")
@@ -68,7 +81,7 @@ async def _reply(job: Job, ctx: WorkContext, client_id: str) -> Result:
         text = texts.say(lang, say)
     else:
         return Dead("BAD_PAYLOAD", f"unknown reply {say!r}")
-    await send(ctx, job, client_id, text, mention=say != "welcome")
+    await send(ctx, job, auth, text, mention=say != "welcome")
     return Done()
 
 
@@ -81,20 +94,17 @@ def public_keywords(rules: RuleSet) -> list[str]:
     ][:EXAMPLES]
 
 
-async def send(ctx: WorkContext, job: Job, client_id: str, text: str, *, mention: bool) -> None:
+async def send(
+    ctx: WorkContext, job: Job, auth: Mapping[str, str], text: str, *, mention: bool
+) -> None:
     to: Mapping[str, Any] = job.payload["to"]
     dialog = str(to["dialog_id"])
     author = job.payload.get("author", {})
     if mention and dialog.startswith("chat") and author.get("id"):
         name = str(author.get("first_name") or author.get("name") or "")
         text = f"{texts.mention(int(author['id']), name)}, {text}"
-    if to.get("command_id") and to.get("message_id"):
-        method = "imbot.command.answer"
-        params: dict[str, Any] = {"COMMAND_ID": to["command_id"], "MESSAGE_ID": to["message_id"]}
-    else:
-        method = "imbot.message.add"
-        params = {"BOT_ID": to["bot_id"], "DIALOG_ID": dialog}
-    await ctx.client.call(method, {**params, "MESSAGE": text, "CLIENT_ID": client_id})
+    method, params = _message(to, dialog, text)
+    await ctx.client.call(method, {**params, **auth})
     log.info(
         "bot: replied in %s (%s)",
         dialog,
@@ -103,7 +113,22 @@ async def send(ctx: WorkContext, job: Job, client_id: str, text: str, *, mention
     )
 
 
-async def _result(job: Job, ctx: WorkContext, client_id: str) -> Result:
+def _message(to: Mapping[str, Any], dialog: str, text: str) -> tuple[str, dict[str, Any]]:
+    """The answer to a command where it was typed, else a message to the dialog."""
+    command = bool(to.get("command_id") and to.get("message_id"))
+    if to.get("api") == "v2":
+        params: dict[str, Any] = {"botId": to["bot_id"], "dialogId": dialog}
+        if command:
+            params |= {"commandId": to["command_id"], "messageId": to["message_id"]}
+        method = "imbot.v2.Command.answer" if command else "imbot.v2.Chat.Message.send"
+        return method, {**params, "fields": {"message": text}}
+    if command:
+        ids = {"COMMAND_ID": to["command_id"], "MESSAGE_ID": to["message_id"]}
+        return "imbot.command.answer", {**ids, "MESSAGE": text}
+    return "imbot.message.add", {"BOT_ID": to["bot_id"], "DIALOG_ID": dialog, "MESSAGE": text}
+
+
+async def _result(job: Job, ctx: WorkContext, auth: Mapping[str, str]) -> Result:
     author = author_of(job)
     chats = [int(c) for c in job.payload.get("chats", [])]
     event_key = job.event_key or ""
@@ -119,7 +144,7 @@ async def _result(job: Job, ctx: WorkContext, client_id: str) -> Result:
         requested_at = float(job.payload.get("requested_at") or job.created_at)
         if now - requested_at >= QUEUED_AFTER and await ctx.store.get_state(notice) is None:
             lang = str(job.payload.get("language") or "")
-            await send(ctx, job, client_id, texts.say(lang, "queued"), mention=True)
+            await send(ctx, job, auth, texts.say(lang, "queued"), mention=True)
             await ctx.store.set_state(notice, "sent", now)
         return Retry(
             "WAITING_FOR_ADDS", f"waiting for the adds to chat(s) {waiting}", poll=WAIT_POLL
@@ -131,7 +156,7 @@ async def _result(job: Job, ctx: WorkContext, client_id: str) -> Result:
     # Cleared before the send, so the send is followed only by this job's settlement: the
     # flag is not read again once no add is waiting.
     await ctx.store.set_state(notice, None, now)
-    await send(ctx, job, client_id, text, mention=True)
+    await send(ctx, job, auth, text, mention=True)
     return Done()
 
 

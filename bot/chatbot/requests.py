@@ -1,11 +1,12 @@
 """The `bot.request` executor: budget, departments, rules, then the adds and one reply.
 
 The handler recorded which keyword rules the words matched; here the person's departments
-(`user.get`, cached) decide which of those rules they may use (`only_departments`, with
-subdepartments). Allowed chats become `ChatAdd` jobs, the same payload as the department
-path's, so coalescing, verification and the audit are the same; the person asking is the
-only user ever added. `why` asks for the explanation of the author (`why`). Every request
-ends in exactly one `bot.reply` job, which answers once the adds have finished.
+(from the event for a Chatbots 2.0 bot, else `user.get`, cached) decide which of those rules
+they may use (`only_departments`, with subdepartments). Allowed chats become `ChatAdd` jobs,
+the same payload as the department path's, so coalescing, verification and the audit are the
+same; the person asking is the only user ever added. `why` asks for the explanation of the
+author (`why`). Every request ends in exactly one `bot.reply` job, which answers once the
+adds have finished.
 """
 
 from __future__ import annotations
@@ -91,13 +92,22 @@ async def _forget(job: Job, ctx: WorkContext) -> Result:
 
 
 async def _joins(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Result]:
+    known = {author_of(j): _event_departments(j) for j in jobs}
     try:
-        departments = await user_departments(ctx, {author_of(j) for j in jobs})
+        asked = {a for a, ds in known.items() if ds is None}
+        departments = await user_departments(ctx, asked) if asked else {}
+        departments |= {a: ds for a, ds in known.items() if ds is not None}
         compiled = await ctx.compiled(sorted({d for ds in departments.values() for d in ds}))
     except PortalError as exc:
         result = failure(exc)
         return {job.id: result for job in jobs}
     return {job.id: grant(job, compiled, departments.get(author_of(job), ())) for job in jobs}
+
+
+def _event_departments(job: Job) -> tuple[int, ...] | None:
+    """The author's departments as the event told them (Chatbots 2.0), else None."""
+    given = job.payload.get("author", {}).get("departments")
+    return None if given is None else tuple(int(d) for d in given)
 
 
 def grant(job: Job, compiled: CompiledRules, departments: Sequence[int]) -> Result:

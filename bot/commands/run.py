@@ -52,7 +52,8 @@ def _router() -> Any:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings.load()
-    settings.require(tokens=True, webhook=not args.no_worker, database=True, rules=True)
+    # Without a push token, serve (with its worker) runs pull-only; a front alone needs one.
+    settings.require(tokens=args.no_worker, webhook=not args.no_worker, database=True, rules=True)
     load_rules(settings.rules_path)  # positioned errors before a port or a database is taken
     if args.metrics_port and args.metrics_port == args.port:
         raise ListenError("--metrics-port must differ from --port (or leave it out)")

@@ -19,20 +19,20 @@ from typing import Any
 import httpx
 
 import handlers
-from bot.commands.botreg import BotSetup, Registration, register_bot
+from bot.chatbot.registration import Registration, V2Setup, register_v2
 from bot.commands.plan import run_plan, run_sync_command
 from bot.jobs import AuditEntry
 from bot.reconcile.schedule import Reconciler
 from bot.reconcile.session import Runtime
 from bot.sandbox import FakePortal
 from bot.sandbox.company import sample_company
-from bot.sandbox.events import APP_TOKEN, bot_message, user_add
+from bot.sandbox.events import APP_TOKEN, user_add
 from bot.services import Services
 from bot.settings import Settings
 from bot.wiring import build_services, create_app
 
 DEMO_RULES = Path(__file__).resolve().parent / "demo_rules.yaml"
-CLIENT_ID = "demo-bot-client-id-0c4f7a9e"
+BOT_TOKEN = "demo-bot-token-0c4f7a9e"  # a Chatbots 2.0 bot in fetch mode: no public URL
 CHAPTERS = 8
 Out = Callable[[str], None]
 
@@ -42,8 +42,7 @@ def demo_settings(tmp: Path, portal: FakePortal, rules: Path, base: str) -> Sett
         {
             "B24_WEBHOOK_URL": portal.webhook_url(base),
             "B24_APP_TOKEN": APP_TOKEN,
-            "B24_BOT_CLIENT_ID": CLIENT_ID,
-            "AUTOJOIN_PUBLIC_URL": "http://127.0.0.1:8000",
+            "B24_BOT_TOKEN": BOT_TOKEN,
             "AUTOJOIN_RULES": str(rules),
             "AUTOJOIN_DATABASE_URL": f"sqlite:///{tmp / 'autojoin.db'}",
             "AUTOJOIN_COALESCE_MS": "0",
@@ -115,19 +114,22 @@ class Story:
             text = message.message.replace("\n", "\n        ")
             self.out(f"    bot replies in dialog {message.dialog_id or '(command)'}: {text}")
 
-    async def say(self, user_id: int, text: str, message_id: int) -> None:
+    async def say(self, user_id: int, text: str) -> None:
+        """The person writes to the bot on the portal; autojoin fetches it (no POST at all)."""
         assert self.bot is not None
-        user = self.portal.state.users[user_id]
-        body = bot_message(
-            bot_id=self.bot.bot_id,
-            bot_code=self.services.settings.bot_code,
-            text=text,
-            author=user,
-            token=CLIENT_ID,
-            message_id=message_id,
-        )
+        stage = self.portal.stage
+        if text.startswith("/"):
+            name, _, params = text[1:].partition(" ")
+            stage.command(self.bot.bot_id, user_id, name, params)
+        else:
+            stage.message(self.bot.bot_id, user_id, text)
         replies = len(self.portal.messages)
-        await self.post(body, f"ONIMBOTMESSAGEADD {text!r}")
+        fetcher = self.services.fetcher
+        assert fetcher is not None
+        counts = await self.services.store.counts()
+        await fetcher.poll_once()
+        jobs = sum((await self.services.store.counts()).values()) - sum(counts.values())
+        self.out(f"    imbot.v2.Event.get (fetch mode) -> {text!r} accepted ({jobs} job(s))")
         await self.work()
         self.replies_since(replies)
 
@@ -201,12 +203,13 @@ async def chapters(story: Story) -> None:
 
     worker = story.services.worker
     assert worker is not None
-    setup = BotSetup.from_settings(story.services.settings)
-    story.bot = await register_bot(worker.ctx.client, story.services.store, setup, time.time())
-    story.chapter("Boris (Sales) writes to the bot: “/join marketing” (anyone may)")
-    await story.say(2, "/join marketing", message_id=9001)
+    setup = V2Setup.from_settings(story.services.settings)
+    story.bot = await register_v2(worker.ctx.client, story.services.store, setup, time.time())
+    story.chapter("Boris (Sales) types “/join marketing” to the bot (anyone may); no public URL:")
+    out("    the Chatbots 2.0 bot is in fetch mode, autojoin pulls its events from the portal")
+    await story.say(2, "/join marketing")
     story.chapter("Boris asks for “join backend”, which only Engineering may use")
-    await story.say(2, "join backend", message_id=9002)
+    await story.say(2, "join backend")
 
     story.chapter("Dieter moves from Sales DACH to Backend; the scheduled reconcile notices")
     portal.upsert_user(4, departments=[7])

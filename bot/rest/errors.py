@@ -60,7 +60,10 @@ _BAD_CODE = "the webhook code is wrong, expired or was regenerated; update B24_W
 _RECREATE = "recreate the inbound webhook and update B24_WEBHOOK_URL"
 _BUG = "autojoin sent a malformed request; please report it as a bug"
 _BOT_URL = "the bot's event handler URL is missing or invalid; check AUTOJOIN_PUBLIC_URL"
-_BOT_OWNER = "the bot is unknown or belongs to another app; keep B24_BOT_CLIENT_ID unchanged"
+_BOT_OWNER = (
+    "the bot is unknown or belongs to another owner; keep B24_BOT_CLIENT_ID (classic) or "
+    "B24_BOT_TOKEN (Chatbots 2.0) unchanged, or run `autojoin register-bot`"
+)
 _MESSAGE = f"the bot message is empty, malformed or over 30 KB; {_BUG}"
 _NO_CODE = (
     "the portal refused autojoin without an error code (proxy? firewall?); check B24_WEBHOOK_URL"

@@ -8,7 +8,7 @@ import pytest
 
 from bot.chatbot.events import BotRequest
 from bot.errors import MalformedEvent
-from bot.events import Event, Verifier, parse_event
+from bot.events import Event, Verifier, parse_event, pulled_event
 from bot.sandbox.events import (
     APP_TOKEN,
     REFERENCE_BODIES,
@@ -188,6 +188,7 @@ def test_v2_message_maps_onto_the_same_shape() -> None:
         bot_id=456,
         bot_code="support_bot",
         language="de",
+        api="v2",
     )
 
 
@@ -210,4 +211,44 @@ def test_v2_command_in_a_private_dialog() -> None:
     assert (request.dialog_id, request.chat_type, request.chat_id) == ("1", "P", None)
     assert request.author_is_bot
     deleted = BotRequest.from_v2(v2("ONIMBOTV2DELETE", {"bot": {"id": 456, "code": "s"}}))
-    assert deleted == BotRequest("delete", bot_id=456, bot_code="s")
+    assert deleted == BotRequest("delete", bot_id=456, bot_code="s", api="v2")
+
+
+def test_a_fetched_item_and_its_webhook_post_are_the_same_request() -> None:
+    """One shape for both delivery modes: JSON types cast as a form carries them."""
+    data: dict[str, Any] = {
+        "bot": {"id": 456, "code": "autojoin", "eventMode": "fetch", "isHidden": False},
+        "message": {"id": 789, "chatId": 5, "authorId": 1, "text": "join marketing",
+                    "isSystem": False, "forward": None, "params": {}},
+        "chat": V2_CHAT,
+        "user": {**V2_USER, "active": True, "departments": [1, 5], "type": "employee"},
+        "language": "en",
+    }  # fmt: skip
+    fetched = BotRequest.parse(pulled_event("ONIMBOTV2MESSAGEADD", data, member_id="m", domain="d"))
+    pushed = BotRequest.parse(v2("ONIMBOTV2MESSAGEADD", data))
+    assert fetched == pushed
+    assert fetched.author_departments == (1, 5)
+    assert not fetched.author_is_bot
+    assert fetched.text == "join marketing"
+
+
+def test_departments_absent_from_the_event_are_unknown_not_empty() -> None:
+    user = dict(V2_USER)
+    data = {"bot": {"id": 4}, "message": {"id": 7, "authorId": 1, "text": "hi"},
+            "chat": V2_CHAT, "user": user}  # fmt: skip
+    assert BotRequest.parse(v2("ONIMBOTV2MESSAGEADD", data)).author_departments is None
+    empty = {**data, "user": {**user, "departments": [], "type": "bot"}}
+    fetched = BotRequest.parse(pulled_event("ONIMBOTV2MESSAGEADD", empty, member_id="m", domain=""))
+    assert fetched.author_departments == ()
+    assert fetched.author_is_bot  # a user of type "bot" is a bot even without the flag
+
+
+def test_a_pulled_event_drops_tokens_and_refuses_non_events() -> None:
+    event = pulled_event("ONUSERADD", {"ID": 5, "auth": {"access_token": "t"}}, member_id="m",
+                         domain="d")  # fmt: skip
+    assert event.data == {"ID": "5"}
+    assert event.portal == "m"
+    with pytest.raises(MalformedEvent):
+        pulled_event("bad name!", {}, member_id="m", domain="d")
+    with pytest.raises(MalformedEvent):
+        pulled_event("ONUSERADD", [1], member_id="m", domain="d")

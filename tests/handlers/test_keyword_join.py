@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import handlers
-from bot.events import Event, Verifier, parse_event
+from bot.events import Event, Verifier, parse_event, pulled_event
 from bot.jobs import BOT_REPLY, BOT_REQUEST
 from bot.routing import Dispatch, HandlerContext
 from bot.rules import parse_rules
@@ -80,6 +80,10 @@ def test_the_composed_router_handles_exactly_these_events() -> None:
         "ONUSERADD",
         "ONIMBOTMESSAGEADD",
         "ONIMCOMMANDADD",
+        "ONIMBOTV2MESSAGEADD",
+        "ONIMBOTV2COMMANDADD",
+        "ONIMBOTV2JOINCHAT",
+        "ONIMBOTV2DELETE",
         "ONIMBOTJOINCHAT",
         "ONIMBOTDELETE",
     }
@@ -216,3 +220,30 @@ def test_the_keyword_index_is_built_once_per_rules_version() -> None:
     first = keyword_join._INDEXES[(RULES.digest, 2000)]
     keyword_join.matching_rules(RULES, "маркетинг", 2000)
     assert keyword_join._INDEXES[(RULES.digest, 2000)] is first
+
+
+def _v2(name: str, user: dict[str, Any], **data: Any) -> Event:
+    tree = {"bot": {"id": 456, "code": "autojoin"}, "user": user, **data}
+    return pulled_event(name, tree, member_id="m", domain="d")
+
+
+V2_AUTHOR = {"id": 27, "name": "Svetlana", "bot": False, "departments": [6], "type": "employee"}
+
+
+def test_v2_message_same_key_as_classic_and_departments_travel_with_it() -> None:
+    message = {"id": 84351, "authorId": 27, "text": "join backend"}
+    chat = {"id": 27, "dialogId": "27", "type": "private", "messageType": "P"}
+    ev = _v2("ONIMBOTV2MESSAGEADD", V2_AUTHOR, message=message, chat=chat)
+    assert dispatch(ev).key == "msg:84351"
+    payload = request(ev)
+    assert payload["rules"] == ["backend"]
+    assert payload["author"]["departments"] == [6]
+    assert payload["to"]["api"] == "v2"
+
+
+def test_v2_messages_from_bots_are_ignored() -> None:
+    message = {"id": 9, "authorId": 27, "text": "join marketing"}
+    chat = {"id": 5, "dialogId": "chat5", "type": "chat"}
+    ev = _v2("ONIMBOTV2MESSAGEADD", {**V2_AUTHOR, "bot": True}, message=message, chat=chat)
+    result = dispatch(ev)
+    assert (result.jobs, result.note) == ((), "written by a bot")

@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from bot.commands.botreg import BotSetup, Registration, register_bot
+from bot.chatbot.registration import Registration
+from bot.chatbot.registration_classic import BotSetup, register_bot
 from bot.sandbox import FakePortal, Message
 from bot.sandbox.events import bot_command, bot_message
 from bot.sandbox.state import User

@@ -1,0 +1,97 @@
+"""One door for every event, pushed (`POST /events`) or pulled (bot fetch, hire poll).
+
+The pure handler turns the event into jobs, the keys are scoped to the portal it came from,
+and the jobs are committed with the event's once-only key before anyone is told "accepted"
+(or, for a pulled event, before its offset is acknowledged). Whatever the intake, the same
+event gets the same key, so one delivered twice, or both pushed and pulled, runs once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.events import Event
+from bot.jobs import NewJob
+from bot.jobs import event_id as stable_event_id
+from bot.metrics import Metrics
+from bot.reload import RulesHolder
+from bot.routing import Dispatch, HandlerContext, Router
+from bot.settings import Settings
+from bot.store.aio import AsyncStore
+
+log = logging.getLogger("autojoin.web")
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What became of one event: accepted, duplicate or ignored."""
+
+    status: str
+    jobs: int = 0
+    event_id: str | None = None
+    reason: str = ""
+
+
+@dataclass
+class Intake:
+    settings: Settings
+    router: Router
+    rules: RulesHolder
+    metrics: Metrics
+    clock: Callable[[], float]
+    wake: Callable[[], None] = lambda: None
+
+    def dispatch(self, event: Event) -> Dispatch | None:
+        """Run the event's pure handler and scope its keys to the portal it came from."""
+        handler = self.router.handler_for(event.name)
+        if handler is None:
+            return None
+        client_id = self.settings.bot_client_id
+        ctx = HandlerContext(
+            rules=self.rules.current,
+            bot_client_id=client_id.reveal() if client_id else None,
+        )
+        result = handler(event, ctx)
+        if result is None:
+            return None
+        event_key = f"{event.portal}:{result.key}"
+        jobs = tuple(
+            NewJob(  # built directly: dataclasses.replace costs more on the hot path
+                job.kind,
+                job.payload,
+                f"{event_key}:{job.dedupe_key}" if job.dedupe_key else None,
+                event_key,
+                job.group,
+                job.run_after,
+            )
+            for job in result.jobs
+        )
+        return Dispatch(event_key, jobs, result.note)
+
+    async def take(self, event: Event, store: AsyncStore, *, via: str = "") -> Taken:
+        """Dispatch and commit one event; returns after the commit (or the refusal)."""
+        outcome = self.dispatch(event)
+        if outcome is None:
+            log.info("event %s ignored: unhandled event%s", event.name, via)
+            self.metrics.event(event.name, "ignored")
+            return Taken("ignored", reason="unhandled event")
+        event_id = stable_event_id(outcome.key)
+        fresh = await store.accept_event(outcome.key, event.name, outcome.jobs, self.clock())
+        status = "accepted" if fresh else "duplicate"
+        self.metrics.event(event.name, status)
+        log.info(
+            "event %s %s %s key=%s jobs=%d%s%s",
+            event_id,
+            event.name,
+            status,
+            outcome.key,
+            len(outcome.jobs) if fresh else 0,
+            f" ({outcome.note})" if outcome.note else "",
+            via,
+            extra={"event_id": event_id},
+        )
+        if fresh and outcome.jobs:
+            self.wake()
+        return Taken(status, len(outcome.jobs) if fresh else 0, event_id)
