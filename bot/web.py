@@ -6,6 +6,7 @@ and the worker does the rest. Refusals are 4xx with a JSON reason, never 5xx.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -30,6 +31,17 @@ from bot.routing import Dispatch, HandlerContext
 from bot.services import Services
 
 log = logging.getLogger("autojoin.web")
+_ENCODE = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+).encode
+
+
+class _Json(JSONResponse):
+    """`JSONResponse`'s bytes, from one encoder: `json.dumps` with options builds one per call."""
+
+    def render(self, content: Any) -> bytes:
+        return _ENCODE(content).encode("utf-8")
+
 
 _FORM = "application/x-www-form-urlencoded"
 
@@ -58,18 +70,32 @@ def _check_media_type(request: Request) -> None:
         raise UnsupportedMediaType(f"expected {_FORM}, got {media[:60]!r}")
 
 
-def dispatch_event(event: Event, services: Services) -> Dispatch | None:
+class _Contexts:
+    """One `HandlerContext` per rules version: building it per event cost more than routing."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self) -> None:
+        self._ctx: HandlerContext | None = None
+
+    def get(self, services: Services) -> HandlerContext:
+        rules = services.rules.current
+        ctx = self._ctx
+        if ctx is None or ctx.rules is not rules:
+            client_id = services.settings.bot_client_id
+            ctx = HandlerContext(rules, client_id.reveal() if client_id else None)
+            self._ctx = ctx
+        return ctx
+
+
+def dispatch_event(
+    event: Event, services: Services, contexts: _Contexts | None = None
+) -> Dispatch | None:
     """Run the event's pure handler and scope its keys to the portal it came from."""
     handler = services.router.handler_for(event.name)
     if handler is None:
         return None
-    ctx = HandlerContext(
-        rules=services.rules.current,
-        bot_client_id=services.settings.bot_client_id.reveal()
-        if services.settings.bot_client_id
-        else None,
-    )
-    result = handler(event, ctx)
+    result = handler(event, (contexts or _Contexts()).get(services))
     if result is None:
         return None
     event_key = f"{event.portal}:{result.key}"
@@ -90,16 +116,17 @@ def dispatch_event(event: Event, services: Services) -> Dispatch | None:
 def create_app(services: Services, *, metrics_app: Any = None) -> Starlette:
     settings = services.settings
     clock: Callable[[], float] = services.clock
+    contexts = _Contexts()
 
     async def events(request: Request) -> Response:
         body = await read_limited(request, settings.max_body)
         _check_media_type(request)
         event = parse_event(body, services.verifier, now=clock())
-        outcome = dispatch_event(event, services)
+        outcome = dispatch_event(event, services, contexts)
         if outcome is None:
             log.info("event %s ignored: unhandled event", event.name)
             services.observe_event(event.name, "ignored")
-            return JSONResponse({"status": "ignored", "reason": "unhandled event"})
+            return _Json({"status": "ignored", "reason": "unhandled event"})
         event_id = stable_event_id(outcome.key)
         fresh = await services.store.accept_event(outcome.key, event.name, outcome.jobs, clock())
         status = "accepted" if fresh else "duplicate"
@@ -116,7 +143,7 @@ def create_app(services: Services, *, metrics_app: Any = None) -> Starlette:
         )
         if fresh and outcome.jobs:
             services.wake_worker()
-        return JSONResponse(
+        return _Json(
             {"status": status, "jobs": len(outcome.jobs) if fresh else 0, "event_id": event_id}
         )
 

@@ -115,8 +115,13 @@ def chunks(ids: Sequence[int]) -> Iterator[list[int]]:
         yield [int(i) for i in ids[start : start + CHUNK]]
 
 
+# One encoder for every payload: `json.dumps` with options builds a new one per call.
+_PAYLOAD = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
+
+
 def dump_payload(job: NewJob) -> str:
-    return json.dumps(dict(job.payload), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    payload = job.payload
+    return _PAYLOAD(payload if type(payload) is dict else dict(payload))
 
 
 def insert_jobs(tx: Tx, jobs: Sequence[NewJob], now: float) -> int:
