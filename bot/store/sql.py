@@ -48,31 +48,16 @@ CLAIM: Final = (
     " WHERE id IN (SELECT id FROM picked) RETURNING " + JOB_COLUMNS
 )
 
-INSERT_EVENT: Final = (
-    "INSERT INTO events (event_key, event_name, received_at) VALUES (?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
-)
-INSERT_DEDUPE: Final = (
-    "INSERT INTO dedupe_keys (dedupe_key, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
-)
-INSERT_JOB: Final = (
-    "INSERT INTO jobs (kind, payload, state, attempts, run_after, dedupe_key, event_key,"
-    " group_key, created_at, updated_at) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
-)
-INSERT_AUDIT: Final = (
-    "INSERT INTO audit (" + AUDIT_COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-INSERT_LEDGER: Final = (
-    "INSERT INTO ledger (rule, chat_id, user_id, added_at) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
-)
 # Settling a job: only the lease holder may, so a job taken over after a lease expired
 # cannot be settled twice. The caller turns 0 changed rows into LeaseLost.
 SETTLE_WHERE: Final = " WHERE id = ? AND state = 'running' AND lease_owner = ?"
 COMPLETE: Final = (
     "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, updated_at = ?"
     + SETTLE_WHERE
+)
+COMPLETE_MANY: Final = (
+    "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, updated_at = ?"
+    " WHERE state = 'running' AND lease_owner = ? AND id IN ({ids}) RETURNING id"
 )
 RETRY: Final = (
     "UPDATE jobs SET state = 'pending', run_after = ?, last_code = ?, last_error = ?,"
@@ -125,16 +110,38 @@ def dump_payload(job: NewJob) -> str:
 
 
 def insert_jobs(tx: Tx, jobs: Sequence[NewJob], now: float) -> int:
-    """Insert jobs, skipping any whose dedupe key was ever stored (until pruned)."""
-    inserted = 0
-    for job in jobs:
-        payload = dump_payload(job)
-        if job.dedupe_key is not None and not tx.count(INSERT_DEDUPE, (job.dedupe_key, now)):
-            continue
+    """Insert jobs, skipping any whose dedupe key was ever stored (until pruned) or appears
+    earlier in `jobs`: a few multi-row statements instead of two round trips per job."""
+    if not jobs:
+        return 0
+    payloads = [dump_payload(job) for job in jobs]  # an unencodable payload fails the call
+    keys = [j.dedupe_key for j in jobs if j.dedupe_key is not None]
+    allowed: set[str] = set()
+    for names in _chunks(keys):
+        statement = (
+            "INSERT INTO dedupe_keys (dedupe_key, created_at) VALUES "
+            + _values(2, len(names))
+            + " ON CONFLICT DO NOTHING RETURNING dedupe_key"
+        )
+        allowed.update(str(r[0]) for r in tx.rows(statement, [v for k in names for v in (k, now)]))
+    rows: list[tuple[object, ...]] = []
+    for job, payload in zip(jobs, payloads, strict=True):
+        if job.dedupe_key is not None:
+            if job.dedupe_key not in allowed:
+                continue
+            allowed.discard(job.dedupe_key)  # a repeat later in `jobs` is skipped
         # New jobs are due no earlier than now, so "oldest first" means first enqueued.
         run_after = max(float(job.run_after), now)
-        params = (job.kind, payload, run_after, job.dedupe_key, job.event_key, job.group)
-        inserted += tx.count(INSERT_JOB, (*params, now, now))
+        rows.append((job.kind, payload, run_after, job.dedupe_key, job.event_key, job.group))
+    inserted = 0
+    for chunk in _chunks(rows):
+        statement = (
+            "INSERT INTO jobs (kind, payload, state, attempts, run_after, dedupe_key, event_key,"
+            " group_key, created_at, updated_at) VALUES "
+            + _values(8, len(chunk), "(?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)")
+            + " ON CONFLICT DO NOTHING"
+        )
+        inserted += tx.count(statement, [v for row in chunk for v in (*row, now, now)])
     return inserted
 
 
@@ -156,7 +163,7 @@ def accept_bulk(
     """A group of events in a few multi-row statements instead of one round trip per row.
 
     The first occurrence of a key in the group (or in the table, ever) wins; jobs of the
-    winners go in with the same dedupe rule as `insert_jobs`.
+    winners go in by `insert_jobs`.
     """
     inserted: set[str] = set()
     for pairs in _chunks([(key, name) for key, name, _ in batch]):
@@ -175,55 +182,53 @@ def accept_bulk(
         fresh.append(new)
         if new:
             jobs.extend(event_jobs)
-    keys = [j.dedupe_key for j in jobs if j.dedupe_key is not None]
-    allowed: set[str] = set()
-    for names in _chunks(keys):
-        statement = (
-            "INSERT INTO dedupe_keys (dedupe_key, created_at) VALUES "
-            + _values(2, len(names))
-            + " ON CONFLICT DO NOTHING RETURNING dedupe_key"
-        )
-        allowed.update(str(r[0]) for r in tx.rows(statement, [v for k in names for v in (k, now)]))
-    rows: list[tuple[object, ...]] = []
-    for job in jobs:
-        if job.dedupe_key is not None:
-            if job.dedupe_key not in allowed:
-                continue
-            allowed.discard(job.dedupe_key)
-        run_after = max(float(job.run_after), now)
-        rows.append(
-            (
-                job.kind,
-                dump_payload(job),
-                run_after,
-                job.dedupe_key,
-                job.event_key,
-                job.group,
-                now,
-                now,
-            )
-        )
-    for chunk in _chunks(rows):
-        statement = (
-            "INSERT INTO jobs (kind, payload, state, attempts, run_after, dedupe_key, event_key,"
-            " group_key, created_at, updated_at) VALUES "
-            + _values(8, len(chunk), "(?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)")
-            + " ON CONFLICT DO NOTHING"
-        )
-        tx.count(statement, [v for row in chunk for v in row])
+    insert_jobs(tx, jobs, now)
     return fresh
 
 
-def insert_audit(tx: Tx, entries: Sequence[AuditEntry], job_id: int | None = None) -> None:
+AuditRow = tuple[object, ...]
+
+
+def audit_rows(entries: Sequence[AuditEntry], job_id: int | None = None) -> list[AuditRow]:
     """Audit rows; an entry without a job id gets the id of the job being settled."""
-    for e in entries:
-        jid = e.job_id if e.job_id is not None else job_id
-        params = (e.at, e.event_key, e.rule, e.chat_id, e.user_id, int(e.hide_history))
-        tx.count(INSERT_AUDIT, (*params, e.outcome, e.code, e.detail, jid))
+    return [
+        (
+            e.at,
+            e.event_key,
+            e.rule,
+            e.chat_id,
+            e.user_id,
+            int(e.hide_history),
+            e.outcome,
+            e.code,
+            e.detail,
+            e.job_id if e.job_id is not None else job_id,
+        )
+        for e in entries
+    ]
+
+
+def insert_audit_rows(tx: Tx, rows: Sequence[AuditRow]) -> None:
+    for chunk in _chunks(rows):
+        statement = f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES {_values(10, len(chunk))}"
+        tx.count(statement, [v for row in chunk for v in row])
+
+
+def insert_audit(tx: Tx, entries: Sequence[AuditEntry], job_id: int | None = None) -> None:
+    insert_audit_rows(tx, audit_rows(entries, job_id))
 
 
 def insert_ledger(tx: Tx, entries: Sequence[tuple[str, int, int]], now: float) -> int:
-    return sum(tx.count(INSERT_LEDGER, (r, int(c), int(u), now)) for r, c, u in entries)
+    inserted = 0
+    for chunk in _chunks(entries):
+        statement = (
+            "INSERT INTO ledger (rule, chat_id, user_id, added_at) VALUES "
+            + _values(4, len(chunk))
+            + " ON CONFLICT DO NOTHING"
+        )
+        params = [v for r, c, u in chunk for v in (r, int(c), int(u), now)]
+        inserted += tx.count(statement, params)
+    return inserted
 
 
 def to_job(row: Row) -> Job:
