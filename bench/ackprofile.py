@@ -1,13 +1,16 @@
 """Where the acknowledgement path's CPU goes: N real ONUSERADD bodies through the app, profiled.
 
-    python -m bench.ackprofile [--database sqlite|postgres] [-n 3000] [--top 25]
+    python -m bench.ackprofile [--database sqlite|postgres] [-n 3000] [--worker] [--no-profile]
 
-The app is `serve --no-worker`'s, built by the composition root and driven in-process through
-its ASGI interface at a fixed concurrency (so group commit forms groups as under load), with
-logging configured as `serve` does at INFO (to a file). cProfile covers the event loop's thread;
-the store's thread is profiled by a second profiler around each `accept_events` call, and
-the two are merged. CPU time is a far steadier figure than wall-clock on a shared machine, so
-this reports process CPU per event next to the profile. A diagnostic tool: no verdicts.
+The app is `serve`'s, built by the composition root and driven in-process through its ASGI
+interface at a fixed concurrency (so group commit forms groups as under load), with logging
+configured as `serve` does at INFO (to a file). Without `--worker` it is `serve --no-worker`;
+with it, the worker delivers every event to the fake portal (in a thread here) and the timed
+window lasts until the last job settled. cProfile covers the event loop's thread; each store
+connection's thread gets a profiler of its own around every store call; the profiles are
+merged. CPU time is far steadier than wall-clock on a shared machine, so this reports process
+CPU per event, and the ceiling app's (`bench/ceiling.py`) on the same bodies. A diagnostic
+tool: no verdicts.
 """
 
 from __future__ import annotations
@@ -21,18 +24,17 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 
 import handlers
-from bench import ceiling
+from bench import ackwork, ceiling
 from bench.procs import POSTGRES_DSN, postgres_schema
-from bench.workload import bodies, hires, settings_env, spread_rules, write_rules
-from bot.jobs import NewJob
+from bench.workload import bodies, hires, served, spread_rules, write_rules
 from bot.logsafe import configure_logging
 from bot.settings import Settings
-from bot.store.base import EventBatch, Store
+from bot.store.base import Store
 from bot.wiring import build_services, create_app
 
 CONCURRENCY = 32
@@ -41,23 +43,24 @@ Message = MutableMapping[str, Any]
 
 
 class ProfiledStore:
-    """Profiles `accept_events` in the store's thread; everything else passes through."""
+    """Profiles every store call in the store's own thread, once `profiler` is set."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self.profiler: cProfile.Profile | None = None  # set once the warm-up is over
 
-    def accept_events(self, batch: EventBatch, now: float) -> list[bool]:
-        if self.profiler is None:
-            return self._store.accept_events(batch, now)
-        result: list[bool] = self.profiler.runcall(self._store.accept_events, batch, now)
-        return result
-
-    def accept_event(self, key: str, name: str, jobs: Sequence[NewJob], now: float) -> bool:
-        return self.accept_events([(key, name, jobs)], now)[0]
-
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+        attr = getattr(self._store, name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            profiler = self.profiler
+            if profiler is None:
+                return attr(*args, **kwargs)
+            return profiler.runcall(attr, *args, **kwargs)
+
+        return call
 
 
 async def post(app: Callable[..., Awaitable[None]], body: bytes) -> tuple[int, bytes]:
@@ -144,52 +147,74 @@ def ceiling_cpu(count: int) -> float:
     return anyio.run(run) / count
 
 
-def profile(kind: str, count: int, top: int, sort: str, enabled: bool = True) -> str:
+def profile(
+    kind: str, count: int, top: int, sort: str, enabled: bool = True, worker: bool = False
+) -> str:
     with tempfile.TemporaryDirectory(prefix="autojoin-ackprofile-") as tmp:
         work = Path(tmp)
-        rules = write_rules(work / "rules.yaml", spread_rules(20, DEPARTMENTS, 5, seed=1))
+        rule_specs = spread_rules(20, DEPARTMENTS, 5, seed=1)
+        rules = write_rules(work / "rules.yaml", rule_specs)
         users = hires(100_000, 200 + count, DEPARTMENTS, seed=2)
         warmup, timed = bodies(users[:200]), bodies(users[200:])
+        stage = ackwork.make_stage(users if worker else [], rule_specs, DEPARTMENTS, 5)
         with (
             database(kind, work) as url,
+            served(stage.portal) as webhook,
             (work / "serve.log").open("w") as log,
             contextlib.redirect_stderr(log),
         ):
-            env = settings_env(
-                webhook="http://127.0.0.1:9/rest/1/abcdefgh/", rules=rules, database=url
+            settings = Settings.load(
+                ackwork.serve_env(webhook, rules, url), env_file=work / "absent.env"
             )
-            settings = Settings.load(env, env_file=work / "absent.env")
             configure_logging(settings.log_level, settings.log_format)
-            services = build_services(settings, router=handlers.router, run_worker=False)
-            main, store_side = cProfile.Profile(), cProfile.Profile()
-            profiled = ProfiledStore(services.store.store)
-            services.store.store = profiled
+            services = build_services(settings, router=handlers.router, run_worker=worker)
+            profiled = [
+                ProfiledStore(services.store.store),
+                ProfiledStore(services.back_store.store),
+            ]
+            services.store.store = cast(Store, profiled[0])
+            services.back_store.store = cast(Store, profiled[1])
+            profilers = [cProfile.Profile() for _ in range(3)]
             app = create_app(services)
 
+            async def idle() -> None:
+                """Until the worker has settled every job (at once without a worker)."""
+                while worker:
+                    counts = await services.store.counts()
+                    if counts["pending"] + counts["running"] == 0:
+                        return
+                    await anyio.sleep(0.05)
+
             async def run() -> tuple[float, float]:
-                try:
+                async with services.running():
                     await drive(app, warmup)
+                    await idle()
                     cpu, wall = time.process_time(), time.perf_counter()
                     if enabled:
-                        profiled.profiler = store_side
-                        main.enable()
+                        profiled[0].profiler, profiled[1].profiler = profilers[1:]
+                        profilers[0].enable()
                     await drive(app, timed)
-                    main.disable()
+                    await idle()
+                    profilers[0].disable()
                     return time.process_time() - cpu, time.perf_counter() - wall
-                finally:
-                    await services.aclose()
 
             cpu, wall = anyio.run(run)
+            if worker and stage.landed(users) != stage.pairs(users):
+                raise RuntimeError("not every hire landed in its chats")
+    what = "events, worker on, until every hire landed" if worker else "events"
     head = (
-        f"{kind}: {count} events, concurrency {CONCURRENCY}: process CPU {cpu / count * 1e6:.0f} µs"
-        f"/event (wall {wall / count * 1e6:.0f} µs/event, {count / wall:.0f} events/s"
+        f"{kind}: {count} {what}, concurrency {CONCURRENCY}: process CPU"
+        f" {cpu / count * 1e6:.0f} µs/event (wall {wall / count * 1e6:.0f} µs/event,"
+        f" {count / wall:.0f} events/s"
         + ("; profiled, so slower than real)\n" if enabled else ")\n")
     )
     if not enabled:
         return head
     out = io.StringIO()
-    stats = pstats.Stats(main, stream=out)
-    stats.add(store_side)
+    stats = pstats.Stats(profilers[0], stream=out)
+    for other in profilers[1:]:
+        if other.getstats():
+            stats.add(other)
     stats.sort_stats(sort).print_stats(top)
     return head + out.getvalue()
 
@@ -202,10 +227,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sort", default="tottime", help="pstats sort key (tottime, cumulative)")
     parser.add_argument("--no-profile", action="store_true", help="only the CPU per event")
     parser.add_argument("--runs", type=int, default=1, help="repeat (ceiling, autojoin) pairs")
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="serve's worker on, delivering to the fake portal (in a thread here: its CPU counts)",
+    )
     args = parser.parse_args(argv)
     for _ in range(args.runs):
         print(f"ceiling (Starlette + parse_form): {ceiling_cpu(args.n) * 1e6:.0f} µs/event CPU")
-        print(profile(args.database, args.n, args.top, args.sort, not args.no_profile))
+        print(profile(args.database, args.n, args.top, args.sort, not args.no_profile, args.worker))
     return 0
 
 

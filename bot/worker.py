@@ -231,12 +231,13 @@ class Worker:
         items: list[Settlement] = []
         for job in jobs:
             result = results.get(job.id) or Retry("NO_RESULT", "executor returned no result")
-            extra = {"event_id": event_id(job.event_key), "job_id": str(job.id)}
-            if isinstance(result, Done):
+            if isinstance(result, Done):  # the common case: no log line, no event id to hash
                 items.append(
                     Settlement(job.id, "done", result.followups, result.audit, result.ledger)
                 )
-            elif isinstance(result, Retry):
+                continue
+            extra = {"event_id": event_id(job.event_key), "job_id": str(job.id)}
+            if isinstance(result, Retry):
                 delay = (
                     result.poll
                     if result.poll is not None
