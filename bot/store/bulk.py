@@ -2,7 +2,7 @@
 
 SQLite gets `VALUES (?, …), (?, …)` lists of up to `ROWS` rows: its statements are cheap to
 prepare. PostgreSQL gets one statement text per table whatever the number of rows, with one
-array per column (`SELECT … FROM unnest(?::text[], …) WITH ORDINALITY`): psycopg parses and
+binary array per column (`SELECT … FROM unnest(%b::text[], …) WITH ORDINALITY`): psycopg parses and
 prepares a text once instead of for every new row count (a long VALUES list is never cached),
 and the rows still go in, and get their ids, in the order given.
 """
@@ -45,12 +45,25 @@ class Bulk:
 
     def unnest(self) -> str:
         names = [f"c{i}" for i in range(len(self.columns))]
-        arrays = ", ".join(f"?::{kind}[]" for _, kind in self.columns)
+        # %b: arrays travel in binary, ~3× less CPU than psycopg's text quoting per element.
+        # This text only ever goes to PostgreSQL, so it may hold a `%` placeholder.
+        arrays = ", ".join(f"%b::{kind}[]" for _, kind in self.columns)
         picked = ", ".join(names + [v for _, v in self.fixed])
         return (
             f"INSERT INTO {self.table} ({self._names()}) SELECT {picked}"
             f" FROM unnest({arrays}) WITH ORDINALITY AS t({', '.join(names)}, n) ORDER BY n"
         )
+
+
+_NUMBERS: Final = {"float8": float, "int8": int, "int4": int}
+
+
+def _typed(column: Sequence[Any], kind: str) -> list[Any]:
+    """One Python type per binary array (psycopg picks the element dumper from one value)."""
+    convert = _NUMBERS.get(kind)
+    if convert is None:
+        return list(column)
+    return [None if v is None else convert(v) for v in column]
 
 
 def chunks(items: Sequence[T], size: int = ROWS) -> list[Sequence[T]]:
@@ -64,7 +77,10 @@ def insert(tx: BulkTx, spec: Bulk, rows: Sequence[Row]) -> tuple[int, list[Row]]
         return 0, []
     if tx.dialect == "postgres":
         statement = spec.unnest() + spec.tail
-        arrays = [list(column) for column in zip(*rows, strict=True)]
+        arrays = [
+            _typed(column, kind)
+            for column, (_, kind) in zip(zip(*rows, strict=True), spec.columns, strict=True)
+        ]
         if "RETURNING" in spec.tail:
             back = tx.rows(statement, arrays)
             return len(back), back

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.store.base import Store
-from tests.store.conftest import T0, job
+from tests.store.conftest import T0, audit, job
 
 
 def test_many_jobs_go_in_in_order_and_skip_known_and_repeated_keys(store: Store) -> None:
@@ -23,3 +23,13 @@ def test_a_group_of_events_keeps_the_first_of_each_key(store: Store) -> None:
     assert store.accept_events([("e1", "ONUSERADD", [job("other")])], T0) == [False]
     claimed = store.claim("w", T0 + 1, 60, 1000)
     assert [j.payload["n"] for j in claimed] == list(range(300))
+
+
+def test_whole_numbers_go_into_real_columns(store: Store) -> None:
+    """Times given as ints among floats are stored as the floats they mean (PostgreSQL's
+    binary arrays take one element type per array)."""
+    store.enqueue([job("a")], T0)
+    (claimed,) = store.claim("w", T0, 60, 1)
+    entries = [audit(5, 1, 2), audit(5.5, 1, 3)]
+    store.complete(claimed.id, "w", T0 + 1, audit=entries)
+    assert sorted(e.at for e in store.history()) == [5.0, 5.5]
