@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.events import Event
 from bot.jobs import NewJob
@@ -42,18 +42,24 @@ class Intake:
     metrics: Metrics
     clock: Callable[[], float]
     wake: Callable[[], None] = lambda: None
+    _ctx: HandlerContext | None = field(default=None, init=False, repr=False)
+
+    def _context(self) -> HandlerContext:
+        """One per rules version: building it per event cost more than the routing."""
+        rules = self.rules.current
+        ctx = self._ctx
+        if ctx is None or ctx.rules is not rules:
+            client_id = self.settings.bot_client_id
+            ctx = HandlerContext(rules, client_id.reveal() if client_id else None)
+            self._ctx = ctx
+        return ctx
 
     def dispatch(self, event: Event) -> Dispatch | None:
         """Run the event's pure handler and scope its keys to the portal it came from."""
         handler = self.router.handler_for(event.name)
         if handler is None:
             return None
-        client_id = self.settings.bot_client_id
-        ctx = HandlerContext(
-            rules=self.rules.current,
-            bot_client_id=client_id.reveal() if client_id else None,
-        )
-        result = handler(event, ctx)
+        result = handler(event, self._context())
         if result is None:
             return None
         event_key = f"{event.portal}:{result.key}"

@@ -94,6 +94,7 @@ class Metrics:
     def __init__(self, known_events: Iterable[str]) -> None:
         self.registry = CollectorRegistry()
         self.known_events = frozenset(known_events)
+        self._event_children: dict[tuple[str, str], Counter] = {}
         self.events = Counter(
             "autojoin_events_total",
             "Events received, by event name and outcome",
@@ -137,7 +138,13 @@ class Metrics:
         )
 
     def event(self, name: str, outcome: str) -> None:
-        self.events.labels(_closed(name, self.known_events), _closed(outcome, EVENT_OUTCOMES)).inc()
+        """Children are kept by their closed labels (`labels()` locks and checks on every call);
+        invented names share the `other` child, so the cache cannot grow either."""
+        labels = (_closed(name, self.known_events), _closed(outcome, EVENT_OUTCOMES))
+        child = self._event_children.get(labels)
+        if child is None:
+            child = self._event_children[labels] = self.events.labels(*labels)
+        child.inc()
 
     def reject(self, reason: str) -> None:
         self.rejected.labels(_closed(reason, REJECT_REASONS)).inc()

@@ -6,6 +6,7 @@ and the worker does the rest. Refusals are 4xx with a JSON reason, never 5xx.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -28,6 +29,17 @@ from bot.events import parse_event
 from bot.services import Services
 
 log = logging.getLogger("autojoin.web")
+_ENCODE = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+).encode
+
+
+class _Json(JSONResponse):
+    """`JSONResponse`'s bytes, from one encoder: `json.dumps` with options builds one per call."""
+
+    def render(self, content: Any) -> bytes:
+        return _ENCODE(content).encode("utf-8")
+
 
 _FORM = "application/x-www-form-urlencoded"
 
@@ -71,10 +83,8 @@ def create_app(services: Services, *, metrics_app: Any = None) -> Starlette:
         event = parse_event(body, services.verifier, now=clock())
         taken = await services.intake.take(event, services.store)
         if taken.status == "ignored":
-            return JSONResponse({"status": "ignored", "reason": taken.reason})
-        return JSONResponse(
-            {"status": taken.status, "jobs": taken.jobs, "event_id": taken.event_id}
-        )
+            return _Json({"status": "ignored", "reason": taken.reason})
+        return _Json({"status": taken.status, "jobs": taken.jobs, "event_id": taken.event_id})
 
     async def healthz(request: Request) -> Response:
         reasons = await services.health_reasons()

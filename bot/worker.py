@@ -131,6 +131,7 @@ class Worker:
         self._wake = anyio.Event()
         self._stopping = False
         self._held: list[int] = []
+        self._full = False  # the last step claimed a whole batch: more is waiting
         self.finished = anyio.Event()
 
     # -- pause -------------------------------------------------------------
@@ -179,9 +180,13 @@ class Worker:
         coalesced = [k for k in COALESCED if k in self.executors]
         others = [k for k in self.executors if k not in COALESCED]
         jobs = await self.store.claim(self.owner, now, lease, self.config.batch_size, others)
-        jobs += await self.store.claim(
+        merged = await self.store.claim(
             self.owner, now, lease, self.config.coalesce_limit, coalesced
         )
+        self._full = (
+            len(jobs) >= self.config.batch_size or len(merged) >= self.config.coalesce_limit
+        )
+        jobs += merged
         if not jobs:
             return 0
         self._held = [job.id for job in jobs]
@@ -268,12 +273,13 @@ class Worker:
         items: list[Settlement] = []
         for job in jobs:
             result = results.get(job.id) or Retry("NO_RESULT", "executor returned no result")
-            extra = {"event_id": event_id(job.event_key), "job_id": str(job.id)}
-            if isinstance(result, Done):
+            if isinstance(result, Done):  # the common case: no log line, no event id to hash
                 items.append(
                     Settlement(job.id, "done", result.followups, result.audit, result.ledger)
                 )
-            elif isinstance(result, Retry):
+                continue
+            extra = {"event_id": event_id(job.event_key), "job_id": str(job.id)}
+            if isinstance(result, Retry):
                 delay = (
                     result.poll
                     if result.poll is not None
@@ -340,7 +346,17 @@ class Worker:
                     await self._rest(delay)
                     continue
                 failures = 0
-                if handled or self._stopping:
+                if self._stopping:
+                    continue
+                if handled:
+                    if self._wake.is_set() and not self._full:
+                        # Events arrived while this step ran: give their adds the same
+                        # window to merge as after an idle wake-up. Under a stream this
+                        # turns many small steps (each a claim, a batch with member lists
+                        # and a settle, all in front of the acks' commits) into few large
+                        # ones. A full batch means a backlog: no waiting then.
+                        self._wake = anyio.Event()
+                        await self.sleep(self.config.coalesce_window)
                     continue
                 with anyio.move_on_after(self.config.idle_poll):
                     await self._wake.wait()

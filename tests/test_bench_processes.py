@@ -16,12 +16,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench import chaos, deliverycases, soak
+from bench import ack, ackwork, chaos, deliverycases, soak
 from bench.chaosplan import QUICK
 from bench.config import Config
 from bench.hostile import Hostile, request
 from bench.procs import POSTGRES_DSN, postgres_schema, wait_until
-from bench.workload import hires
+from bench.workload import hires, spread_rules, write_rules
+from bot.sandbox.state import Department, PortalState
 
 
 def test_repetitions_stop_once_the_budget_is_spent(tmp_path: Path) -> None:
@@ -147,3 +148,35 @@ def test_a_short_chaos_soak_reports_every_figure_and_loses_nothing(tmp_path: Pat
     assert figures["bot requests answered"] == (float(QUICK.asks),)
     assert figures["500s injected"][0] > 0
     assert not math.isnan(figures["settled after the last event"][0])
+
+
+def test_the_expected_chats_follow_the_department_tree() -> None:
+    """The ack benchmark's expectation: a rule over D covers D's whole subtree, nothing else."""
+    state = PortalState()
+    for dept in (Department(1, "root"), Department(2, "a", 1), Department(3, "b", 2)):
+        state.add_department(dept)
+    state.add_department(Department(4, "c", 1))
+    rules = [
+        {"departments": [2], "chats": [101]},
+        {"departments": [1], "chats": [102]},
+        {"departments": [4], "chats": [103, 104]},
+    ]
+    assert ackwork.expected_chats([3], rules, state) == {101, 102}
+    assert ackwork.expected_chats([4], rules, state) == {102, 103, 104}
+    assert ackwork.expected_chats([3, 4], rules, state) == {101, 102, 103, 104}
+    assert ackwork.expected_chats([1], rules, state) == {102}
+
+
+@pytest.mark.slow
+def test_serve_with_its_worker_lands_every_hire_of_the_load_and_the_burst(
+    tmp_path: Path,
+) -> None:
+    rules = write_rules(tmp_path / "rules.yaml", spread_rules(5, ack.DEPARTMENTS, ack.CHATS, 1))
+    users = hires(100_000, 24, ack.DEPARTMENTS, seed=2)
+    groups = (users[:4], users[4:16], users[16:])
+    outcome = ack.deliver(tmp_path, rules, f"sqlite:///{tmp_path / 'ack.db'}", groups)
+    assert outcome.problems == []
+    assert outcome.pairs >= len(users)  # the root rule gives everyone a chat
+    assert outcome.landed == outcome.pairs
+    assert outcome.measured.load.sent == 12
+    assert len(outcome.burst.latencies_ms) == 8

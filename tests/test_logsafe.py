@@ -4,7 +4,7 @@ import io
 import json
 import logging
 
-from bot.logsafe import JsonFormatter, MaskSecrets, SecretRegistry
+from bot.logsafe import TEXT_FORMAT, JsonFormatter, MaskSecrets, SecretRegistry, TextFormatter
 
 
 def make_logger(
@@ -53,3 +53,16 @@ def test_json_format_is_one_object_per_line_and_masked() -> None:
     assert line["msg"] == "value ***"
     assert line["event_id"] == "e1"
     assert line["level"] == "info"
+
+
+def test_text_format_prints_what_the_plain_formatter_prints() -> None:
+    """The per-second date cache changes no byte, also across a second boundary."""
+    plain = logging.Formatter(TEXT_FORMAT)
+    cached = TextFormatter()
+    for created in (1764883910.179, 1764883910.9995, 1764883911.0004, 1764883975.5):
+        record = logging.LogRecord("autojoin.web", logging.INFO, "f", 1, "event %s", ("e",), None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        record.event_id = "abc"
+        assert cached.format(record) == plain.format(record)
+    with_datefmt = logging.LogRecord("a", logging.INFO, "f", 1, "m", None, None)
+    assert cached.formatTime(with_datefmt, "%Y") == plain.formatTime(with_datefmt, "%Y")

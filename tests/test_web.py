@@ -13,6 +13,7 @@ from urllib.parse import quote, unquote
 import anyio
 import httpx
 import pytest
+from starlette.responses import JSONResponse
 
 import handlers
 from bot.formparse import DEFAULT_LIMITS, parse_form
@@ -212,6 +213,20 @@ async def test_the_valid_base_body_is_accepted(tmp_path: Path) -> None:
         assert response.status_code == 200
         assert response.json()["status"] == "accepted"
         assert response.json()["jobs"] == 1
+
+
+async def test_answers_are_the_bytes_starlette_would_send(tmp_path: Path) -> None:
+    """The shared encoder changes no byte of an answer: accepted, duplicate and ignored."""
+    async with open_harness(tmp_path) as h:
+        body = join(valid_pairs())
+        answers = [await h.post(body), await h.post(body)]
+        unknown = [p for p in valid_pairs() if p[0] != b"event"] + [(b"event", b"ONSOMETHINGELSE")]
+        answers.append(await h.post(join(unknown)))
+    for answer in answers:
+        expected = JSONResponse(answer.json())
+        assert answer.content == expected.body
+        assert answer.headers["content-type"] == "application/json"
+    assert [a.json()["status"] for a in answers] == ["accepted", "duplicate", "ignored"]
 
 
 @pytest.mark.parametrize("case", list(MALFORMED), ids=list(MALFORMED))

@@ -131,29 +131,49 @@ class SQLStore:
         self._atomic(run)
 
     def settle_many(self, owner: str, now: float, items: Sequence[Settlement]) -> list[int]:
-        """Settle many jobs in one transaction; returns the ids whose lease was lost."""
+        """Settle many jobs in one transaction; returns the ids whose lease was lost.
+
+        Completions go in one `UPDATE … IN (…)` per chunk and the follow-ups, audit and
+        ledger rows of every settled job in multi-row statements, in `items` order (so the
+        first follow-up with a dedupe key wins, as if settled one by one)."""
         now = float(now)
-        lost: list[int] = []
 
         def run(tx: q.Tx) -> list[int]:
-            lost.clear()
+            settled: set[int] = set()
+            seen: set[int] = set()
+            done: list[int] = []
             for item in items:
+                if item.job_id in seen:
+                    continue  # settled (or lost) already: a second settle finds no lease
+                seen.add(item.job_id)
                 if item.state == "done":
-                    params: tuple[object, ...] = (now, item.job_id, owner)
-                    statement = q.COMPLETE
-                elif item.state == "retry":
+                    done.append(item.job_id)
+                    continue
+                if item.state == "retry":
                     statement = q.RETRY
-                    params = (float(item.run_after), item.code, item.error, now, item.job_id, owner)
+                    run_after = float(item.run_after)
+                    params: tuple[object, ...] = (run_after, item.code, item.error, now)
+                    params = (*params, item.job_id, owner)
                 else:
                     statement = q.DEAD
                     params = (item.code, item.error, now, item.job_id, owner)
-                if tx.count(statement, params) != 1:
+                if tx.count(statement, params) == 1:
+                    settled.add(item.job_id)
+            for ids in q.chunks(done):
+                statement = q.COMPLETE_MANY.format(ids=q.marks(len(ids)))
+                settled.update(int(r[0]) for r in tx.rows(statement, (now, owner, *ids)))
+            kept: list[Settlement] = []
+            lost: list[int] = []
+            for item in items:
+                if item.job_id in settled:
+                    kept.append(item)
+                    settled.discard(item.job_id)  # a repeat of the id later is lost
+                else:
                     lost.append(item.job_id)
-                    continue
-                q.insert_jobs(tx, item.followups, now)
-                q.insert_audit(tx, item.audit, item.job_id)
-                q.insert_ledger(tx, item.ledger, now)
-            return list(lost)
+            q.insert_jobs(tx, [job for item in kept for job in item.followups], now)
+            q.insert_audit_rows(tx, [r for i in kept for r in q.audit_rows(i.audit, i.job_id)])
+            q.insert_ledger(tx, [key for item in kept for key in item.ledger], now)
+            return lost
 
         return self._atomic(run)
 

@@ -30,6 +30,8 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 
 
 class _PgTx:
+    dialect = "postgres"
+
     def __init__(self, cur: psycopg.Cursor[tuple[Any, ...]]) -> None:
         self._cur = cur
 

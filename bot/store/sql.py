@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any, Final, Protocol, TypeVar
+from typing import Final, Protocol
 
 from bot.jobs import AuditEntry, Job, NewJob
+from bot.store import bulk
 
-T = TypeVar("T")
+Row = bulk.Row
 
-Row = tuple[Any, ...]
+
 CHUNK: Final = 500  # ids per IN (...) list; far below SQLite's variable limit
 
 
 class Tx(Protocol):
     """One open transaction; adapters implement it over their own cursor."""
+
+    dialect: str  # "sqlite" or "postgres": how `bulk` shapes a multi-row insert
 
     def rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]: ...
 
@@ -48,31 +51,16 @@ CLAIM: Final = (
     " WHERE id IN (SELECT id FROM picked) RETURNING " + JOB_COLUMNS
 )
 
-INSERT_EVENT: Final = (
-    "INSERT INTO events (event_key, event_name, received_at) VALUES (?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
-)
-INSERT_DEDUPE: Final = (
-    "INSERT INTO dedupe_keys (dedupe_key, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
-)
-INSERT_JOB: Final = (
-    "INSERT INTO jobs (kind, payload, state, attempts, run_after, dedupe_key, event_key,"
-    " group_key, created_at, updated_at) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
-)
-INSERT_AUDIT: Final = (
-    "INSERT INTO audit (" + AUDIT_COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-INSERT_LEDGER: Final = (
-    "INSERT INTO ledger (rule, chat_id, user_id, added_at) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
-)
 # Settling a job: only the lease holder may, so a job taken over after a lease expired
 # cannot be settled twice. `settle_many` reports 0 changed rows as a lost lease.
 SETTLE_WHERE: Final = " WHERE id = ? AND state = 'running' AND lease_owner = ?"
 COMPLETE: Final = (
     "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, updated_at = ?"
     + SETTLE_WHERE
+)
+COMPLETE_MANY: Final = (
+    "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, updated_at = ?"
+    " WHERE state = 'running' AND lease_owner = ? AND id IN ({ids}) RETURNING id"
 )
 RETRY: Final = (
     "UPDATE jobs SET state = 'pending', run_after = ?, last_code = ?, last_error = ?,"
@@ -114,34 +102,81 @@ def chunks(ids: Sequence[int]) -> Iterator[list[int]]:
         yield [int(i) for i in ids[start : start + CHUNK]]
 
 
+# One encoder for every payload: `json.dumps` with options builds a new one per call.
+_PAYLOAD = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
+
+
 def dump_payload(job: NewJob) -> str:
-    return json.dumps(dict(job.payload), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    payload = job.payload
+    return _PAYLOAD(payload if type(payload) is dict else dict(payload))
+
+
+EVENTS: Final = bulk.Bulk(
+    "events",
+    (("event_key", "text"), ("event_name", "text"), ("received_at", "float8")),
+    tail=" ON CONFLICT DO NOTHING RETURNING event_key",
+)
+DEDUPE_KEYS: Final = bulk.Bulk(
+    "dedupe_keys",
+    (("dedupe_key", "text"), ("created_at", "float8")),
+    tail=" ON CONFLICT DO NOTHING RETURNING dedupe_key",
+)
+JOBS: Final = bulk.Bulk(
+    "jobs",
+    (
+        ("kind", "text"),
+        ("payload", "text"),
+        ("run_after", "float8"),
+        ("dedupe_key", "text"),
+        ("event_key", "text"),
+        ("group_key", "text"),
+        ("created_at", "float8"),
+        ("updated_at", "float8"),
+    ),
+    fixed=(("state", "'pending'"), ("attempts", "0")),
+    tail=" ON CONFLICT DO NOTHING",
+)
+AUDIT: Final = bulk.Bulk(
+    "audit",
+    (
+        ("at", "float8"),
+        ("event_key", "text"),
+        ("rule", "text"),
+        ("chat_id", "int8"),
+        ("user_id", "int8"),
+        ("hide_history", "int4"),
+        ("outcome", "text"),
+        ("code", "text"),
+        ("detail", "text"),
+        ("job_id", "int8"),
+    ),
+)
+LEDGER: Final = bulk.Bulk(
+    "ledger",
+    (("rule", "text"), ("chat_id", "int8"), ("user_id", "int8"), ("added_at", "float8")),
+    tail=" ON CONFLICT DO NOTHING",
+)
 
 
 def insert_jobs(tx: Tx, jobs: Sequence[NewJob], now: float) -> int:
-    """Insert jobs, skipping any whose dedupe key was ever stored (until pruned)."""
-    inserted = 0
-    for job in jobs:
-        payload = dump_payload(job)
-        if job.dedupe_key is not None and not tx.count(INSERT_DEDUPE, (job.dedupe_key, now)):
-            continue
+    """Insert jobs, skipping any whose dedupe key was ever stored (until pruned) or appears
+    earlier in `jobs`: two multi-row statements instead of two round trips per job."""
+    if not jobs:
+        return 0
+    payloads = [dump_payload(job) for job in jobs]  # an unencodable payload fails the call
+    keys = [(j.dedupe_key, now) for j in jobs if j.dedupe_key is not None]
+    allowed = {str(r[0]) for r in bulk.insert(tx, DEDUPE_KEYS, keys)[1]}
+    rows: list[Row] = []
+    for job, payload in zip(jobs, payloads, strict=True):
+        if job.dedupe_key is not None:
+            if job.dedupe_key not in allowed:
+                continue
+            allowed.discard(job.dedupe_key)  # a repeat later in `jobs` is skipped
         # New jobs are due no earlier than now, so "oldest first" means first enqueued.
         run_after = max(float(job.run_after), now)
-        params = (job.kind, payload, run_after, job.dedupe_key, job.event_key, job.group)
-        inserted += tx.count(INSERT_JOB, (*params, now, now))
-    return inserted
-
-
-_BULK_ROWS: Final = 400  # rows per multi-row statement: well under SQLite's variable limit
-
-
-def _values(width: int, count: int, row: str = "") -> str:
-    row = row or "(" + ", ".join("?" * width) + ")"
-    return ", ".join([row] * count)
-
-
-def _chunks(items: Sequence[T], size: int = _BULK_ROWS) -> list[Sequence[T]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+        row = (job.kind, payload, run_after, job.dedupe_key, job.event_key, job.group, now, now)
+        rows.append(row)
+    return bulk.insert(tx, JOBS, rows)[0]
 
 
 def accept_bulk(
@@ -150,17 +185,10 @@ def accept_bulk(
     """A group of events in a few multi-row statements instead of one round trip per row.
 
     The first occurrence of a key in the group (or in the table, ever) wins; jobs of the
-    winners go in with the same dedupe rule as `insert_jobs`.
+    winners go in by `insert_jobs`.
     """
-    inserted: set[str] = set()
-    for pairs in _chunks([(key, name) for key, name, _ in batch]):
-        params = [v for key, name in pairs for v in (key, name, now)]
-        statement = (
-            "INSERT INTO events (event_key, event_name, received_at) VALUES "
-            + _values(3, len(pairs))
-            + " ON CONFLICT DO NOTHING RETURNING event_key"
-        )
-        inserted.update(str(r[0]) for r in tx.rows(statement, params))
+    keys = [(key, name, now) for key, name, _ in batch]
+    inserted = {str(r[0]) for r in bulk.insert(tx, EVENTS, keys)[1]}
     fresh: list[bool] = []
     jobs: list[NewJob] = []
     for key, _, event_jobs in batch:
@@ -169,55 +197,40 @@ def accept_bulk(
         fresh.append(new)
         if new:
             jobs.extend(event_jobs)
-    keys = [j.dedupe_key for j in jobs if j.dedupe_key is not None]
-    allowed: set[str] = set()
-    for names in _chunks(keys):
-        statement = (
-            "INSERT INTO dedupe_keys (dedupe_key, created_at) VALUES "
-            + _values(2, len(names))
-            + " ON CONFLICT DO NOTHING RETURNING dedupe_key"
-        )
-        allowed.update(str(r[0]) for r in tx.rows(statement, [v for k in names for v in (k, now)]))
-    rows: list[tuple[object, ...]] = []
-    for job in jobs:
-        if job.dedupe_key is not None:
-            if job.dedupe_key not in allowed:
-                continue
-            allowed.discard(job.dedupe_key)
-        run_after = max(float(job.run_after), now)
-        rows.append(
-            (
-                job.kind,
-                dump_payload(job),
-                run_after,
-                job.dedupe_key,
-                job.event_key,
-                job.group,
-                now,
-                now,
-            )
-        )
-    for chunk in _chunks(rows):
-        statement = (
-            "INSERT INTO jobs (kind, payload, state, attempts, run_after, dedupe_key, event_key,"
-            " group_key, created_at, updated_at) VALUES "
-            + _values(8, len(chunk), "(?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)")
-            + " ON CONFLICT DO NOTHING"
-        )
-        tx.count(statement, [v for row in chunk for v in row])
+    insert_jobs(tx, jobs, now)
     return fresh
 
 
-def insert_audit(tx: Tx, entries: Sequence[AuditEntry], job_id: int | None = None) -> None:
+def audit_rows(entries: Sequence[AuditEntry], job_id: int | None = None) -> list[Row]:
     """Audit rows; an entry without a job id gets the id of the job being settled."""
-    for e in entries:
-        jid = e.job_id if e.job_id is not None else job_id
-        params = (e.at, e.event_key, e.rule, e.chat_id, e.user_id, int(e.hide_history))
-        tx.count(INSERT_AUDIT, (*params, e.outcome, e.code, e.detail, jid))
+    return [
+        (
+            e.at,
+            e.event_key,
+            e.rule,
+            e.chat_id,
+            e.user_id,
+            int(e.hide_history),
+            e.outcome,
+            e.code,
+            e.detail,
+            e.job_id if e.job_id is not None else job_id,
+        )
+        for e in entries
+    ]
+
+
+def insert_audit_rows(tx: Tx, rows: Sequence[Row]) -> None:
+    bulk.insert(tx, AUDIT, rows)
+
+
+def insert_audit(tx: Tx, entries: Sequence[AuditEntry], job_id: int | None = None) -> None:
+    insert_audit_rows(tx, audit_rows(entries, job_id))
 
 
 def insert_ledger(tx: Tx, entries: Sequence[tuple[str, int, int]], now: float) -> int:
-    return sum(tx.count(INSERT_LEDGER, (r, int(c), int(u), now)) for r, c, u in entries)
+    rows = [(rule, int(chat), int(user), now) for rule, chat, user in entries]
+    return bulk.insert(tx, LEDGER, rows)[0]
 
 
 def to_job(row: Row) -> Job:

@@ -25,6 +25,8 @@ MEMORY: Final = ":memory:"
 
 
 class _SQLiteTx:
+    dialect = "sqlite"
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 

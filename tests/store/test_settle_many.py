@@ -46,3 +46,36 @@ def test_jobs_taken_over_by_another_worker_are_reported_and_skipped(store: Store
     assert lost == [first.id]
     assert store.history() == []
     assert states(store) == {"running": 2}
+
+
+def test_a_large_group_settles_in_order_as_if_one_by_one(store: Store) -> None:
+    """Past one multi-row chunk: a lost lease in the middle keeps nothing of its job, a
+    repeated id is lost the second time, the first follow-up with a dedupe key wins."""
+    store.enqueue([job(f"k{i}") for i in range(450)], T0)
+    claimed = store.claim("w1", T0, 60, 450)
+    taken = claimed[50]
+    store.release([taken.id], "w1", T0)
+    store.claim("w2", T0 + 1, 60, 1)  # the released job now belongs to w2
+    items = [
+        Settlement(
+            j.id,
+            "done",
+            followups=[job(f"follow-{i % 100}", user=i)],
+            audit=[audit(T0, 9, i)],
+            ledger=[("rule-a", 9, i % 300)],
+        )
+        for i, j in enumerate(claimed)
+    ]
+    items.append(Settlement(claimed[0].id, "done", followups=[job("late")]))
+    lost = store.settle_many("w1", T0 + 2, items)
+    assert lost == [taken.id, claimed[0].id]
+    follow = {j.dedupe_key: j.payload["user"] for j in store.jobs(["pending"], limit=1000)}
+    assert len(follow) == 100
+    assert "late" not in follow
+    assert follow["follow-50"] == 150  # item 50 was lost: item 150's follow-up goes in
+    assert follow["follow-10"] == 10
+    history = store.history(limit=1000)
+    assert len(history) == 449
+    assert 50 not in {e.user_id for e in history}
+    assert {e.job_id for e in history} == {j.id for j in claimed} - {taken.id}
+    assert len(store.ledger()) == 300
