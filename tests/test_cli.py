@@ -301,6 +301,7 @@ def test_demo_runs_without_settings_and_tells_the_whole_story(
         assert found, parts
         return found[0]
 
+    assert "new hire accepted (1 job(s))" in line("user.get >ID (hire poll)")
     assert "history visible" in line("+ added", "Mia (20)", "Sales all-hands (101)")
     assert "history hidden" in line("+ added", "Mia (20)", "EMEA deals (102)")
     assert "200 duplicate" in out

@@ -27,6 +27,7 @@ from bot.reconcile.session import Runtime
 from bot.sandbox import FakePortal
 from bot.sandbox.company import sample_company
 from bot.sandbox.events import APP_TOKEN, user_add
+from bot.sandbox.events_wire import MEMBER_ID
 from bot.services import Services
 from bot.settings import Settings
 from bot.wiring import build_services, create_app
@@ -43,6 +44,7 @@ def demo_settings(tmp: Path, portal: FakePortal, rules: Path, base: str) -> Sett
             "B24_WEBHOOK_URL": portal.webhook_url(base),
             "B24_APP_TOKEN": APP_TOKEN,
             "B24_BOT_TOKEN": BOT_TOKEN,
+            "B24_MEMBER_ID": MEMBER_ID,  # a polled hire and a pushed ONUSERADD share one key
             "AUTOJOIN_RULES": str(rules),
             "AUTOJOIN_DATABASE_URL": f"sqlite:///{tmp / 'autojoin.db'}",
             "AUTOJOIN_COALESCE_MS": "0",
@@ -133,6 +135,16 @@ class Story:
         await self.work()
         self.replies_since(replies)
 
+    async def poll_hires(self) -> None:
+        """One turn of the hire poll: `user.get` above the highest ID seen (no POST at all)."""
+        hires = self.services.hires
+        assert hires is not None
+        counts = sum((await self.services.store.counts()).values())
+        await hires.poll_once()
+        jobs = sum((await self.services.store.counts()).values()) - counts
+        self.out(f"    user.get >ID (hire poll) -> new hire accepted ({jobs} job(s))")
+        await self.work()
+
     async def command(self, run: Any, **options: Any) -> list[str]:
         out = io.StringIO()
         defaults: dict[str, Any] = {"format": "text", "rules": None, "limit": 6}
@@ -173,6 +185,8 @@ async def tell(tmp: Path, out: Out, portal: FakePortal | None = None) -> FakePor
     out("autojoin demo: Example Corp on a fake Bitrix24 portal (no account, no network)")
     out(f"rules: {len(services.rules.current.rules)} rules, copied to {rules}")
     try:
+        assert services.hires is not None
+        await services.hires.poll_once()  # first start: today's staff are not new hires
         await chapters(story)
     finally:
         await story.client.aclose()
@@ -192,13 +206,14 @@ async def chapters(story: Story) -> None:
     for line in lines[totals + 1 :]:
         out("    " + line)
 
-    story.chapter("New hire: Mia Meyer (user 20), Sales DACH (4), logs in for the first time")
+    story.chapter("New hire: Mia Meyer (user 20), Sales DACH (4); no public URL needed:")
+    out("    autojoin polls user.get for IDs above the highest it has seen")
     mia = portal.upsert_user(20, name="Mia", last_name="Meyer", departments=[4])
+    await story.poll_hires()
+    story.chapter("She logs in; with an outbound webhook Bitrix24 also POSTs ONUSERADD")
     body = user_add(mia, token=APP_TOKEN)
-    await story.post(body, "ONUSERADD")
-    await story.work()
-    story.chapter("Bitrix24 delivers the very same event again")
-    await story.post(body, "ONUSERADD")
+    await story.post(body, "ONUSERADD (the same hire: one once-only key)")
+    await story.post(body, "ONUSERADD (delivered again)")
     await story.work()
 
     worker = story.services.worker
