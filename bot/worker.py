@@ -12,7 +12,9 @@ its claim, while a killed worker's jobs are claimable by anyone within one lease
 identity that survives restarts was not chosen: a restarted process cannot tell its dead
 predecessor from a live twin with the same name, and two processes sharing an identity
 would settle each other's jobs; a 15 s lease already brings the work back in seconds.
-Claims are bounded (`coalesce_limit`), so one crash strands at most that many jobs.
+Claims of coalescing kinds take every due job of at most `coalesce_groups` chats (what one
+`batch` request carries), up to `coalesce_limit` jobs, so one crash strands at most one
+request's worth of work, for one lease.
 
 Jobs whose repetition a person would notice (a bot reply) are settled one by one, each right
 after its own portal call (`settle_each`), so a crash can repeat at most the one whose
@@ -46,14 +48,16 @@ COALESCED = (RESOLVE_USER, ADD_TO_CHAT, REMOVE_FROM_CHAT)
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    """`coalesce_limit` bounds a claim of coalescing kinds: about what one `batch` request
-    carries (16 chat groups of ~60 users), so due adds still ride together, but one crash
-    strands at most a thousand jobs, for one lease. Kinds that cost a request per job are
-    claimed `batch_size` at a time."""
+    """A claim of coalescing kinds takes the due jobs of at most `coalesce_groups` groups (a
+    chat and history setting: `membership.GROUPS_PER_BATCH` of them fill one `batch`
+    request), oldest first, at most `coalesce_limit` jobs: due adds still ride together, one
+    request per claim, and one crash strands at most that one request's work, for one lease.
+    Kinds that cost a request per job are claimed `batch_size` at a time."""
 
     lease_seconds: float = 15.0
     batch_size: int = 50
-    coalesce_limit: int = 1_000
+    coalesce_limit: int = 5_000
+    coalesce_groups: int = 16
     retry_base: float = 2.0
     retry_cap: float = 600.0
     probe_base: float = 30.0
@@ -181,10 +185,17 @@ class Worker:
         others = [k for k in self.executors if k not in COALESCED]
         jobs = await self.store.claim(self.owner, now, lease, self.config.batch_size, others)
         merged = await self.store.claim(
-            self.owner, now, lease, self.config.coalesce_limit, coalesced
+            self.owner,
+            now,
+            lease,
+            self.config.coalesce_limit,
+            coalesced,
+            groups=self.config.coalesce_groups,
         )
         self._full = (
-            len(jobs) >= self.config.batch_size or len(merged) >= self.config.coalesce_limit
+            len(jobs) >= self.config.batch_size
+            or len(merged) >= self.config.coalesce_limit
+            or len({job.group for job in merged}) >= self.config.coalesce_groups
         )
         jobs += merged
         if not jobs:

@@ -110,9 +110,17 @@ class AsyncStore:
         lease_seconds: float,
         limit: int,
         kinds: Collection[str] | None = None,
+        groups: int | None = None,
     ) -> list[Job]:
         return await anyio.to_thread.run_sync(
-            self.store.claim, owner, now, lease_seconds, limit, kinds, limiter=self._limiter
+            self.store.claim,
+            owner,
+            now,
+            lease_seconds,
+            limit,
+            kinds,
+            groups,
+            limiter=self._limiter,
         )
 
     async def extend_lease(self, job_ids: Sequence[int], owner: str, until: float) -> None:

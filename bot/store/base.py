@@ -63,6 +63,7 @@ class Store(Protocol):
         lease_seconds: float,
         limit: int,
         kinds: Collection[str] | None = None,
+        groups: int | None = None,
     ) -> list[Job]: ...
 
     def extend_lease(self, job_ids: Sequence[int], owner: str, until: float) -> None: ...

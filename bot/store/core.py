@@ -103,16 +103,23 @@ class SQLStore:
         lease_seconds: float,
         limit: int,
         kinds: Collection[str] | None = None,
+        groups: int | None = None,
     ) -> list[Job]:
         now = float(now)
-        if limit <= 0 or (kinds is not None and not kinds):
+        if limit <= 0 or (kinds is not None and not kinds) or (groups is not None and groups <= 0):
             return []
         if isinstance(kinds, str):
             kinds = (kinds,)  # a bare kind, not its letters
         kind_list = sorted(kinds) if kinds is not None else []
         in_kinds = f" AND kind IN ({q.marks(len(kind_list))})" if kind_list else ""
-        statement = q.CLAIM.format(kinds=in_kinds, lock=self.claim_lock)
-        params = (now, now, *kind_list, int(limit), owner, now + lease_seconds, now)
+        due = (now, now, *kind_list)
+        if groups is None:
+            statement = q.CLAIM.format(kinds=in_kinds, lock=self.claim_lock)
+            params: tuple[object, ...] = (*due, int(limit))
+        else:
+            statement = q.CLAIM_GROUPS.format(kinds=in_kinds, lock=self.claim_lock)
+            params = (*due, int(groups), *due, int(limit))
+        params = (*params, owner, now + lease_seconds, now)
         rows = self._atomic(lambda tx: tx.rows(statement, params))
         return sorted((q.to_job(r) for r in rows), key=lambda j: (j.run_after, j.id))
 

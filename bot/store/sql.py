@@ -51,6 +51,18 @@ CLAIM: Final = (
     " WHERE id IN (SELECT id FROM picked) RETURNING " + JOB_COLUMNS
 )
 
+# The same, limited to the due jobs of the first `groups` groups (oldest first): a claim that
+# is one `batch` request's worth of chats, with every due person of each. NULL is one group.
+CLAIM_GROUPS: Final = (
+    "WITH first AS (SELECT COALESCE(group_key, '') AS g FROM jobs WHERE " + DUE + "{kinds}"
+    " GROUP BY COALESCE(group_key, '') ORDER BY MIN(run_after), MIN(id) LIMIT ?),"
+    " picked AS (SELECT id FROM jobs WHERE " + DUE + "{kinds}"
+    " AND COALESCE(group_key, '') IN (SELECT g FROM first) ORDER BY run_after, id LIMIT ?{lock})"
+    " UPDATE jobs SET state = 'running', lease_owner = ?, lease_until = ?,"
+    " attempts = attempts + 1, updated_at = ?"
+    " WHERE id IN (SELECT id FROM picked) RETURNING " + JOB_COLUMNS
+)
+
 # Settling a job: only the lease holder may, so a job taken over after a lease expired
 # cannot be settled twice. `settle_many` reports 0 changed rows as a lost lease.
 SETTLE_WHERE: Final = " WHERE id = ? AND state = 'running' AND lease_owner = ?"

@@ -19,6 +19,8 @@ import pytest
 from psycopg import sql as pgsql
 
 from bot.jobs import ADD_TO_CHAT, ChatAdd, Job
+from bot.membership import GROUPS_PER_BATCH
+from bot.sandbox import Chat
 from bot.sandbox.company import EMEA_DEALS, SALES_ALL_HANDS
 from bot.worker import WorkerConfig
 from tests.fakes import FakeBeat
@@ -68,9 +70,36 @@ def database_url(backend: Backend) -> str:
 
 
 def test_the_defaults_bound_what_a_crash_strands() -> None:
-    """A crash parks at most a thousand jobs, for seconds (it was 20,000 for two minutes)."""
+    """A crash parks at most one batch request's work, for seconds (it was up to 20,000
+    jobs of any number of chats, for two minutes)."""
     assert LEASE <= 15.0
-    assert WorkerConfig().coalesce_limit <= 1_000
+    assert WorkerConfig().coalesce_limit <= 5_000
+    assert WorkerConfig().coalesce_groups == GROUPS_PER_BATCH
+
+
+async def test_a_claim_takes_every_due_add_of_one_requests_worth_of_chats(
+    tmp_path: Path, database_url: str
+) -> None:
+    """20 chats with 3 due adds each: the first claim is the 16 oldest chats, all their
+    people, in one batch request; the second claim the other 4."""
+    chats = range(900, 920)
+    async with open_harness(tmp_path, AUTOJOIN_DATABASE_URL=database_url) as h:
+        for chat in chats:
+            h.portal.state.add_chat(Chat(chat, f"C{chat}", owner=1, members={1}))
+        jobs = [
+            ChatAdd(chat, user, False).to_job("groups", None) for user in USERS for chat in chats
+        ]
+        assert await h.services.store.enqueue(jobs, h.clock()) == len(jobs)
+        worker = h.replica("worker-groups")
+        before = h.portal.http_requests
+        assert await worker.step() == GROUPS_PER_BATCH * len(USERS)
+        assert h.portal.http_requests - before == 1
+        first = {int(c.params["CHAT_ID"]) for c in h.portal.calls_to("im.chat.user.add")}
+        assert first == set(chats[:GROUPS_PER_BATCH])
+        assert await worker.step() == (len(chats) - GROUPS_PER_BATCH) * len(USERS)
+        assert await worker.step() == 0
+        for chat in chats:
+            assert set(USERS) <= h.portal.chat_members(chat)
 
 
 async def test_a_crashed_workers_claim_is_taken_over_within_one_lease(
