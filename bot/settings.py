@@ -84,7 +84,7 @@ class Settings:
     rate: float = 2.0
     burst: int = 50
     max_body: int = 1024 * 1024
-    lease_seconds: float = 15.0
+    lease_seconds: float = 6.0
     retry_cap: float = 600.0
     department_ttl: float = 600.0
     max_event_age: float = 0.0
@@ -135,7 +135,7 @@ class Settings:
         rate = _number(env, "B24_RATE", 2.0, float)
         if burst < 1 or rate <= 0:
             raise SettingsError("B24_RATE" if rate <= 0 else "B24_BURST", "must be positive")
-        lease = _number(env, "AUTOJOIN_LEASE_SECONDS", 15.0, float)
+        lease = _number(env, "AUTOJOIN_LEASE_SECONDS", 6.0, float)
         if lease < MIN_LEASE:
             raise SettingsError("AUTOJOIN_LEASE_SECONDS", f"must be at least {MIN_LEASE:g} seconds")
         return cls(

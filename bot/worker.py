@@ -6,12 +6,12 @@ hint; portal-wide errors pause the whole queue without spending attempts, and a 
 resumes it.
 
 Crash recovery is a short lease kept alive by a heartbeat. A claim holds its jobs for
-`lease_seconds` (15 s by default); while the step runs, a heartbeat in real time extends the
+`lease_seconds` (6 s by default); while the step runs, a heartbeat in real time extends the
 leases every third of that, independently of the executor, so a slow portal call never loses
 its claim, while a killed worker's jobs are claimable by anyone within one lease. A worker
 identity that survives restarts was not chosen: a restarted process cannot tell its dead
 predecessor from a live twin with the same name, and two processes sharing an identity
-would settle each other's jobs; a 15 s lease already brings the work back in seconds.
+would settle each other's jobs; a 6 s lease already brings the work back in seconds.
 Claims of coalescing kinds take every due job of at most `coalesce_groups` chats (what one
 `batch` request carries), up to `coalesce_limit` jobs, so one crash strands at most one
 request's worth of work, for one lease.
@@ -54,7 +54,7 @@ class WorkerConfig:
     request per claim, and one crash strands at most that one request's work, for one lease.
     Kinds that cost a request per job are claimed `batch_size` at a time."""
 
-    lease_seconds: float = 15.0
+    lease_seconds: float = 6.0
     batch_size: int = 50
     coalesce_limit: int = 5_000
     coalesce_groups: int = 16

@@ -54,7 +54,7 @@ def test_invalid_values_name_the_variable(env: dict[str, str], variable: str) ->
 
 
 def test_the_lease_is_short_by_default_and_can_be_set() -> None:
-    assert Settings.load({}, env_file=Path("/nonexistent")).lease_seconds == 15.0
+    assert Settings.load({}, env_file=Path("/nonexistent")).lease_seconds == 6.0
     chosen = Settings.load({"AUTOJOIN_LEASE_SECONDS": "120"}, env_file=Path("/nonexistent"))
     assert chosen.lease_seconds == 120.0
 

@@ -4,7 +4,7 @@ The fake portal runs in this process on a loopback port; autojoin runs as a subp
 is killed with SIGKILL at the moments that matter, while the portal is held so the work
 cannot have finished first. A fresh process then finishes the queue, and every (chat, user)
 pair ends up in its chat with exactly one completed audit row. Most tests use a 2 s lease so
-a killed process's claim comes back quickly; one checks the default (15 s) lease itself.
+a killed process's claim comes back quickly; one checks the default (6 s) lease itself.
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ def stage_history(stage: Stage) -> list[AuditEntry]:
 
 
 def test_a_killed_claim_expires_within_the_default_lease(tmp_path: Path) -> None:
-    """Without AUTOJOIN_LEASE_SECONDS a killed worker's jobs are free again at most 15 s after
+    """Without AUTOJOIN_LEASE_SECONDS a killed worker's jobs are free again at most 6 s after
     the kill (it was 120 s), and the restarted process, a new identity, finishes them."""
     with staged(tmp_path, f"sqlite:///{tmp_path / 'autojoin.db'}") as stage:
         del stage.env["AUTOJOIN_LEASE_SECONDS"]

@@ -72,7 +72,7 @@ def database_url(backend: Backend) -> str:
 def test_the_defaults_bound_what_a_crash_strands() -> None:
     """A crash parks at most one batch request's work, for seconds (it was up to 20,000
     jobs of any number of chats, for two minutes)."""
-    assert LEASE <= 15.0
+    assert LEASE <= 6.0
     assert WorkerConfig().coalesce_limit <= 5_000
     assert WorkerConfig().coalesce_groups == GROUPS_PER_BATCH
 
