@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,18 +24,7 @@ from bot.sandbox.state import Chat
 from bot.store import open_store
 from tests.test_cli import fill
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith(("B24_", "AUTOJOIN_")):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import socket
@@ -28,19 +27,7 @@ VALID = HEAD + (
 )
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No autojoin or Bitrix24 setting from outside, the working directory a fresh one, and
-    the root logger as it was (commands install handlers on stderr)."""
-    for name in list(os.environ):
-        if name.startswith(("B24_", "AUTOJOIN_")):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

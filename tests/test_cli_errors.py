@@ -7,7 +7,6 @@ traceback, and each must name what to change.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,17 +25,7 @@ VALID = (
 )
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith(("B24_", "AUTOJOIN_")):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def fails_in_one_line(

@@ -27,22 +27,22 @@ from typing import Any
 import anyio
 
 from bot.errors import PortalError, PortalWideError
+from bot.lease import drop_lease, take_lease
 from bot.reconcile.apply import apply_plan, open_pairs
 from bot.reconcile.engine import changed_plan, full_plan
 from bot.reconcile.ledger import load_ledger
 from bot.reconcile.model import ReadError
 from bot.reconcile.reader import Reader
 from bot.reconcile.state import (
+    LEASE_KEY,
     Cursor,
     PassReport,
-    drop_lease,
     health_reasons,
     in_sync,
     load_cursor,
     save_cursor,
     save_report,
     synced_digests,
-    take_lease,
 )
 from bot.reload import RulesHolder
 from bot.rest import PortalClient
@@ -111,13 +111,13 @@ class Reconciler:
         """Run a pass if one is due and this process gets the lease."""
         if self.due(await load_cursor(self.store), self.clock()) is None:
             return None
-        if not await take_lease(self.store, self.owner, self.clock(), LEASE_SECONDS):
+        if not await take_lease(self.store, LEASE_KEY, self.owner, self.clock(), LEASE_SECONDS):
             return None
         try:
             full = self.due(await load_cursor(self.store), self.clock())  # another may have run
             return None if full is None else await self.run_pass(full=full)
         finally:
-            await drop_lease(self.store, self.owner, self.clock())
+            await drop_lease(self.store, LEASE_KEY, self.owner, self.clock())
 
     async def run_pass(self, *, full: bool) -> PassReport:
         now = self.clock()

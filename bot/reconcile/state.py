@@ -83,25 +83,6 @@ async def save_cursor(store: AsyncStore, cursor: Cursor, now: float) -> None:
     await store.set_state(CURSOR_KEY, json.dumps(asdict(cursor)), now)
 
 
-async def take_lease(store: AsyncStore, owner: str, now: float, seconds: float) -> bool:
-    """Hold the pass lease until now + seconds if it is free, expired or already ours."""
-
-    def claim(raw: str | None) -> str | None:
-        held = _load(raw)
-        if held and held.get("owner") != owner and float(held.get("until", 0)) > now:
-            return raw
-        return json.dumps({"owner": owner, "until": now + seconds})
-
-    return _load(await store.update_state(LEASE_KEY, claim, now)).get("owner") == owner
-
-
-async def drop_lease(store: AsyncStore, owner: str, now: float) -> None:
-    def release(raw: str | None) -> str | None:
-        return None if _load(raw).get("owner") == owner else raw
-
-    await store.update_state(LEASE_KEY, release, now)
-
-
 @dataclass(slots=True)
 class PassReport:
     """One scheduled pass, as logged and kept for `/healthz`."""

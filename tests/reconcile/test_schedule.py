@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from bot.jobs import ADD_TO_CHAT, REMOVE_FROM_CHAT
+from bot.lease import take_lease
 from bot.reconcile.schedule import pass_due
-from bot.reconcile.state import LEASE_KEY, REPORT_KEY, Cursor, load_cursor, take_lease
+from bot.reconcile.state import LEASE_KEY, REPORT_KEY, Cursor, load_cursor
 from tests.harness import Harness, open_harness
 from tests.reconcile.kit import cli, members, reconciler, write_rules
 from tests.reconcile.test_semantics import ENGINEERING, RULES, SALES, synced
@@ -130,7 +131,7 @@ async def test_one_process_at_a_time_and_no_second_job_for_open_work(tmp_path: P
         store = h.services.store
         h.portal.upsert_user(44, name="Ari", departments=[7], timestamp_x=LATER)
         h.clock.advance(16 * 60)
-        assert await take_lease(store, "other-process", h.clock(), 600)
+        assert await take_lease(store, LEASE_KEY, "other-process", h.clock(), 600)
         assert await reconciler(h).tick() is None  # the other process holds the lease
         h.clock.advance(601)
         first = await reconciler(h).tick()
