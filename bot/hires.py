@@ -22,7 +22,7 @@ import anyio
 from bot.errors import EventError, PortalError
 from bot.events import pulled_event
 from bot.intake import Intake
-from bot.lease import drop_lease, take_lease
+from bot.lease import run_turns, take_lease
 from bot.rest import PortalClient
 from bot.settings import Settings
 from bot.store.aio import AsyncStore
@@ -49,12 +49,15 @@ class HirePoller:
     failures: int = 0
 
     async def run(self) -> None:
-        try:
-            while True:
-                await self.sleep(await self.poll_once())
-        finally:
-            with anyio.CancelScope(shield=True):
-                await drop_lease(self.store, LEASE_KEY, self.owner, self.clock())
+        """Forever: one turn, then wait as long as the turn says."""
+        await run_turns(
+            self.poll_once,
+            self.sleep,
+            store=self.store,
+            key=LEASE_KEY,
+            owner=self.owner,
+            clock=self.clock,
+        )
 
     async def poll_once(self) -> float:
         """One pass (every page); the seconds until the next."""

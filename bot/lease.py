@@ -7,7 +7,10 @@ dies, so a survivor takes over after at most `seconds`.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+import anyio
 
 from bot.store.aio import AsyncStore
 
@@ -37,3 +40,22 @@ async def drop_lease(store: AsyncStore, key: str, owner: str, now: float) -> Non
         return None if _load(raw).get("owner") == owner else raw
 
     await store.update_state(key, release, now)
+
+
+async def run_turns(
+    turn: Callable[[], Awaitable[float]],
+    sleep: Callable[[float], Awaitable[None]],
+    *,
+    store: AsyncStore,
+    key: str,
+    owner: str,
+    clock: Callable[[], float],
+) -> None:
+    """A poller's loop: a turn, then wait as long as it says; on the way out the lease is
+    dropped, so another process takes over at once instead of after it expires."""
+    try:
+        while True:
+            await sleep(await turn())
+    finally:
+        with anyio.CancelScope(shield=True):
+            await drop_lease(store, key, owner, clock())

@@ -30,7 +30,7 @@ from bot.chatbot.runtime import BOT_ID_KEY
 from bot.errors import EventError, PortalError
 from bot.events import pulled_event
 from bot.intake import Intake
-from bot.lease import drop_lease, take_lease
+from bot.lease import run_turns, take_lease
 from bot.rest import PortalClient
 from bot.settings import Settings
 from bot.store.aio import AsyncStore
@@ -75,12 +75,14 @@ class BotFetcher:
 
     async def run(self) -> None:
         """Forever: one turn, then wait as long as the turn says."""
-        try:
-            while True:
-                await self.sleep(await self.poll_once())
-        finally:
-            with anyio.CancelScope(shield=True):
-                await drop_lease(self.store, LEASE_KEY, self.owner, self.clock())
+        await run_turns(
+            self.poll_once,
+            self.sleep,
+            store=self.store,
+            key=LEASE_KEY,
+            owner=self.owner,
+            clock=self.clock,
+        )
 
     async def poll_once(self) -> float:
         """Fetch, commit, store the offset; the seconds until the next turn."""
