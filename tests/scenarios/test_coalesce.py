@@ -53,10 +53,16 @@ async def deliver(tmp_path: Path, hires: int, limit: int = 20_000) -> list[int]:
         async with anyio.create_task_group() as group:
             group.start_soon(worker.run_forever)
             with anyio.fail_after(20):
-                while not users <= portal.chat_members(CHAT):  # noqa: ASYNC110 (another thread's state)
+                # Until everyone landed and the loop took a coalescing wait after that work
+                # (stopping at the first sight of the last member would race the loop).
+                while not (users <= portal.chat_members(CHAT) and waited(clock)):  # noqa: ASYNC110 (another thread's state)
                     await anyio.sleep(0.01)
             worker.request_stop()
     return [added for seconds, added in clock.adds_at_sleep if seconds == WINDOW]
+
+
+def waited(clock: FakeWatchingClock) -> bool:
+    return any(seconds == WINDOW for seconds, _ in clock.adds_at_sleep)
 
 
 async def post(h: Harness, users: set[int]) -> None:
