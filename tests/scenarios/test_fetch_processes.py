@@ -16,7 +16,6 @@ restart, and the once-only keys make the second delivery a duplicate.
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -33,8 +32,8 @@ from bot.jobs import BOT_REPLY, BOT_REQUEST
 from bot.sandbox import FakePortal
 from bot.sandbox.company import MARKETING
 from bot.store import open_store
-from tests.processes import REPO, AutojoinProcess, ServeProcess, postgres_schema, wait_until
-from tests.scenarios.v2_kit import BOT_TOKEN, database_url
+from tests.processes import ServeProcess, postgres_schema, wait_until
+from tests.scenarios.v2_kit import database_url, pull_only_env, register_bot
 
 __all__ = ["database_url"]
 WAIT = 60.0
@@ -142,23 +141,16 @@ class Stage:
 def staged(tmp_path: Path, database_url: str) -> Iterator[Stage]:
     """The fake portal on a loopback port and a bot registered by `autojoin register-bot`."""
     portal = FakePortal(rate=100.0, burst=1000)
-    shutil.copy(REPO / "rules.yaml", tmp_path / "rules.yaml")
     with portal.serve_in_thread() as base:
-        env = {
-            "B24_WEBHOOK_URL": portal.webhook_url(base),
-            "B24_BOT_TOKEN": BOT_TOKEN,
-            "B24_RATE": "100",
-            "B24_BURST": "1000",
-            "AUTOJOIN_RULES": str(tmp_path / "rules.yaml"),
-            "AUTOJOIN_DATABASE_URL": database_url,
-            "AUTOJOIN_BOT_POLL_SECONDS": "1",
-            "AUTOJOIN_HIRE_POLL_SECONDS": "0",
-            "AUTOJOIN_LEASE_SECONDS": "2",
-            "AUTOJOIN_COALESCE_MS": "0",
-        }
-        reg = AutojoinProcess(["register-bot"], env=env, cwd=tmp_path, log=tmp_path / "reg.log")
-        with reg:
-            assert reg.wait() == 0, reg.tail()
+        env = pull_only_env(
+            tmp_path,
+            portal,
+            base,
+            database_url,
+            AUTOJOIN_HIRE_POLL_SECONDS="0",
+            AUTOJOIN_LEASE_SECONDS="2",
+        )
+        register_bot(tmp_path, env)
         [bot_id] = portal.state.bots
         yield Stage(tmp_path, portal, database_url, env, bot_id)
 

@@ -7,7 +7,6 @@ autojoin, and a POST is refused with a reason.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +14,8 @@ import pytest
 
 from bot.sandbox import FakePortal
 from bot.sandbox.company import EMEA_DEALS, MARKETING, SALES_ALL_HANDS
-from tests.processes import REPO, AutojoinProcess, ServeProcess, wait_until
-from tests.scenarios.v2_kit import BOT_TOKEN, database_url
+from tests.processes import ServeProcess, wait_until
+from tests.scenarios.v2_kit import BOT_TOKEN, database_url, pull_only_env, register_bot
 
 __all__ = ["database_url"]
 FORM = "application/x-www-form-urlencoded"
@@ -34,23 +33,15 @@ def test_pull_only_serve_runs_the_bot_story_and_polls_hires(
     tmp_path: Path, database_url: str, portal: tuple[FakePortal, str]
 ) -> None:
     fake, base = portal
-    shutil.copy(REPO / "rules.yaml", tmp_path / "rules.yaml")
-    env = {
-        "B24_WEBHOOK_URL": fake.webhook_url(base),
-        "B24_BOT_TOKEN": BOT_TOKEN,
-        "B24_RATE": "100",
-        "B24_BURST": "1000",
-        "AUTOJOIN_RULES": str(tmp_path / "rules.yaml"),
-        "AUTOJOIN_DATABASE_URL": database_url,
-        "AUTOJOIN_BOT_POLL_SECONDS": "1",
-        "AUTOJOIN_HIRE_POLL_SECONDS": "1",
-        "AUTOJOIN_COALESCE_MS": "0",
-        "AUTOJOIN_LOG_LEVEL": "INFO",
-    }
-    register = AutojoinProcess(["register-bot"], env=env, cwd=tmp_path, log=tmp_path / "reg.log")
-    with register:
-        assert register.wait() == 0, register.tail()
-    assert "registered Chatbots 2.0 bot 'autojoin'" in register.output()
+    env = pull_only_env(
+        tmp_path,
+        fake,
+        base,
+        database_url,
+        AUTOJOIN_HIRE_POLL_SECONDS="1",
+        AUTOJOIN_LOG_LEVEL="INFO",
+    )
+    assert "registered Chatbots 2.0 bot 'autojoin'" in register_bot(tmp_path, env)
     [bot_id] = fake.state.bots
     with ServeProcess(env=env, cwd=tmp_path, log=tmp_path / "serve.log") as serve:
         wait_until(lambda: "intakes:" in serve.output(), timeout=WAIT, what="the intakes line")

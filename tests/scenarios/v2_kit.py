@@ -6,6 +6,7 @@ for the poller, exactly as `imbot.v2.Event.get` would hand them out.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,9 +16,9 @@ from typing import Any
 import pytest
 
 from bot.chatbot.registration import Registration, V2Setup, register_v2
-from bot.sandbox import Message
+from bot.sandbox import FakePortal, Message
 from tests.harness import Harness, open_harness
-from tests.processes import postgres_schema
+from tests.processes import REPO, AutojoinProcess, postgres_schema
 
 BOT_TOKEN = "v2-scenario-token-7c1d"
 
@@ -29,6 +30,33 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     else:
         with postgres_schema(prefix="autojoin_v2") as url:
             yield url
+
+
+def pull_only_env(
+    tmp_path: Path, portal: FakePortal, base: str, database_url: str, **extra: str
+) -> dict[str, str]:
+    """A real process's settings for a fetch-mode bot and no push token: the sample rules
+    copied next to it, a fast fake portal, one-second polls."""
+    shutil.copy(REPO / "rules.yaml", tmp_path / "rules.yaml")
+    return {
+        "B24_WEBHOOK_URL": portal.webhook_url(base),
+        "B24_BOT_TOKEN": BOT_TOKEN,
+        "B24_RATE": "100",
+        "B24_BURST": "1000",
+        "AUTOJOIN_RULES": str(tmp_path / "rules.yaml"),
+        "AUTOJOIN_DATABASE_URL": database_url,
+        "AUTOJOIN_BOT_POLL_SECONDS": "1",
+        "AUTOJOIN_COALESCE_MS": "0",
+        **extra,
+    }
+
+
+def register_bot(tmp_path: Path, env: dict[str, str]) -> str:
+    """`autojoin register-bot` as a real process; returns what it printed."""
+    reg = AutojoinProcess(["register-bot"], env=env, cwd=tmp_path, log=tmp_path / "reg.log")
+    with reg:
+        assert reg.wait() == 0, reg.tail()
+        return reg.output()
 
 
 @dataclass
