@@ -78,8 +78,10 @@ def serve_env(webhook: str, rules: Path, database: str) -> dict[str, str]:
     return env
 
 
-def server(env: dict[str, str], work: Path, name: str, worker: bool) -> Server:
-    argv = python("-m", "bot", "serve", "--host", LOOPBACK, "--port", "{port}")
+def server(
+    env: dict[str, str], work: Path, name: str, worker: bool, extra: Sequence[str] = ()
+) -> Server:
+    argv = python("-m", "bot", "serve", "--host", LOOPBACK, "--port", "{port}", *extra)
     if not worker:
         argv.append("--no-worker")
     return Server(argv, env=child_env(env), cwd=work, log=work / f"{name}.log")

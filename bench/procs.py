@@ -9,6 +9,7 @@ bounded waits, PostgreSQL schemas); `tests/processes.py` builds its test process
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -109,6 +110,23 @@ def status_kib(pid: int, field: str) -> int:
     return 0
 
 
+def descendants(pid: int) -> list[int]:
+    """Children, grandchildren, ... of a process (/proc/<pid>/task/*/children)."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *descendants(child)]
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process so far (/proc/<pid>/stat fields 14 and 15)."""
     try:
@@ -155,8 +173,13 @@ class Server:
             self.port = free_port()
             argv = [a.replace("{port}", str(self.port)) for a in self.argv]
             with self.log.open("ab") as out:
-                self.proc = subprocess.Popen(
-                    argv, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT
+                self.proc = subprocess.Popen(  # its own group: a crash takes its children too
+                    argv,
+                    cwd=self.cwd,
+                    env=self.env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
             if self._wait_healthy():
                 return self
@@ -180,13 +203,21 @@ class Server:
             time.sleep(0.05)
         return False
 
+    def tree(self) -> list[int]:
+        """The server and its children (`serve` runs its worker as one)."""
+        return [self.pid, *descendants(self.pid)]
+
     def rss_kib(self) -> int:
-        return status_kib(self.pid, "VmRSS")
+        return sum(status_kib(pid, "VmRSS") for pid in self.tree())
 
     def hwm_kib(self) -> int:
-        return status_kib(self.pid, "VmHWM")
+        return sum(status_kib(pid, "VmHWM") for pid in self.tree())
 
     def cpu(self) -> float:
+        """CPU seconds of the whole tree (a child that died meanwhile is not counted)."""
+        return sum(cpu_seconds(pid) for pid in self.tree())
+
+    def own_cpu(self) -> float:
         return cpu_seconds(self.pid)
 
     def stop(self, signum: signal.Signals = signal.SIGTERM) -> int | None:
@@ -196,12 +227,17 @@ class Server:
         if proc is None:
             return None
         if proc.poll() is None:
-            proc.send_signal(signum)
+            if signum == signal.SIGKILL:  # a crash (an OOM kill, a node lost) takes them all
+                os.killpg(proc.pid, signum)
+            else:  # a stop goes to the server, which stops its children
+                proc.send_signal(signum)
             try:
                 proc.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=STOP_TIMEOUT)
+        with contextlib.suppress(ProcessLookupError):  # nothing of it may outlive the stop
+            os.killpg(proc.pid, signal.SIGKILL)
         return proc.returncode
 
     def __enter__(self) -> Server:

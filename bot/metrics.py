@@ -6,10 +6,11 @@ invented event names, methods or error codes) cannot grow the number of series.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -26,6 +27,14 @@ from bot.errors import (
 from bot.jobs import STATES
 
 OTHER = "other"
+# What only a worker moves; under `serve` they come from its worker process (`render_worker`).
+WORKER_FAMILIES = frozenset(
+    {
+        "autojoin_rest_calls",
+        "autojoin_rate_limit_wait_seconds",
+        "autojoin_event_to_membership_seconds",
+    }
+)
 EVENT_OUTCOMES = frozenset({"accepted", "duplicate", "ignored", "rejected"})
 REJECT_REASONS = frozenset(
     {
@@ -170,15 +179,39 @@ class Metrics:
             self.jobs.labels(state).set(counts.get(state, 0))
         self.queue_depth.set(counts.get("pending", 0))
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, worker: bytes | None = None) -> bytes:
+        """Everything, or (with `worker`, a worker process's `render_worker`) the front's own
+        families followed by the worker's: one exposition, each family once."""
+        if worker is None:
+            return generate_latest(self.registry)
+        return self._only(lambda name: name not in WORKER_FAMILIES) + worker
+
+    def render_worker(self) -> bytes:
+        return self._only(lambda name: name in WORKER_FAMILIES)
+
+    def _only(self, keep: Callable[[str], bool]) -> bytes:
+        view = CollectorRegistry(auto_describe=False)
+        view.register(_Families([m for m in self.registry.collect() if keep(m.name)]))
+        return generate_latest(view)
+
+
+class _Families:
+    """A collector of already collected families: a filtered view of a registry."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
 
 
 def metrics_endpoint(
-    metrics: Metrics, refresh: Callable[[], Awaitable[None]]
+    metrics: Metrics, refresh: Callable[[], Awaitable[bytes | None]]
 ) -> Callable[[Request], Awaitable[Response]]:
+    """`refresh` updates the gauges and returns a worker process's families, if there is one."""
+
     async def endpoint(request: Request) -> Response:
-        await refresh()
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        worker = await refresh()
+        return Response(metrics.render(worker), media_type=CONTENT_TYPE_LATEST)
 
     return endpoint

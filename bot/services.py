@@ -27,6 +27,7 @@ from bot.routing import Router
 from bot.settings import Settings
 from bot.store.aio import AsyncStore
 from bot.worker import PAUSE_KEY, PauseState, Worker
+from bot.workerproc import WorkerProcess
 
 log = logging.getLogger("autojoin")
 
@@ -45,7 +46,8 @@ class Services:
     router: Router
     verifier: Verifier
     metrics: Metrics
-    worker: Worker | None = None
+    worker: Worker | None = None  # the worker in this process (`serve --inline-worker`)
+    child: WorkerProcess | None = None  # or in its own (`serve`)
     http: httpx.AsyncClient | None = None
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     intake: Intake = field(init=False)
@@ -63,6 +65,8 @@ class Services:
     def wake_worker(self) -> None:
         if self.worker is not None:
             self.worker.wake()
+        elif self.child is not None:
+            self.child.wake()
 
     def observe_event(self, name: str, outcome: str) -> None:
         self.metrics.event(name, outcome)
@@ -80,8 +84,10 @@ class Services:
             reasons += await check()
         return reasons
 
-    async def refresh_metrics(self) -> None:
+    async def refresh_metrics(self) -> bytes | None:
+        """Update the job gauges; the worker process's families, when it runs apart."""
         self.metrics.set_job_counts(await self.store.counts())
+        return await self.child.metrics() if self.child is not None else None
 
     async def watch_rules(self) -> None:
         """Reload rules.yaml when its bytes change (polling: no extra dependency)."""
@@ -99,6 +105,8 @@ class Services:
                 async for _ in signals:
                     log.info("SIGHUP: reloading rules")
                     self.rules.reload()
+                    if self.child is not None:
+                        self.child.signal(signal.SIGHUP)
         except (NotImplementedError, RuntimeError, ValueError):
             return  # not the main thread, or a platform without signals
 

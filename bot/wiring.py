@@ -31,6 +31,7 @@ from bot.settings import Settings
 from bot.store import MEMORY_URL, open_existing_store, open_store
 from bot.store.aio import AsyncStore
 from bot.worker import Worker, WorkerConfig
+from bot.workerproc import WorkerProcess
 
 log = logging.getLogger("autojoin")
 
@@ -45,14 +46,22 @@ def build_services(
     run_worker: bool = True,
     worker_config: WorkerConfig | None = None,
     accept_events: bool = True,
+    worker_process: WorkerProcess | None = None,
 ) -> Services:
     """Everything `serve` needs; `transport` lets tests and the demo aim at the fake portal.
+
+    The worker runs in this process (`run_worker`), in `worker_process` (the front only
+    starts, wakes and asks it; it runs the pull intakes and the background loops), or apart.
 
     Settings and rules are checked before the database is opened: a misconfigured start
     fails with the variable's name and leaves nothing behind (no file, no connection)."""
     # No token at all is a pull-only service (bot fetch, hire poll); a front without a worker
     # would then have nothing to do, so it still needs one.
-    tokens = settings.push_tokens if run_worker or not accept_events else settings.require_tokens()
+    worker_apart = worker_process is not None
+    if worker_apart:
+        run_worker = False
+    pull_ok = run_worker or worker_apart or not accept_events
+    tokens = settings.push_tokens if pull_ok else settings.require_tokens()
     verifier = Verifier(
         # a worker alone takes no events, so it needs no token (its verifier refuses all)
         tokens=tuple(t.reveal() for t in tokens) if accept_events else (),
@@ -60,20 +69,27 @@ def build_services(
         domain=settings.portal_domain,
         max_age=settings.max_event_age,
     )
-    if run_worker:
+    if run_worker or worker_apart:
         settings.require_webhook()
     database_url = settings.require_database_url()
     rules = load_rules(settings.rules_path)
     metrics = Metrics(router.events)
     metrics.set_rules(rules.digest)
-    store = AsyncStore(open_store(database_url))
+    store = AsyncStore(open_store(database_url, urgent=True))
     # The worker and the background loops get a connection (and thread) of their own: a
     # claim of 20,000 jobs or a locked rate-budget row never sits in front of an event's
     # commit. The database decides who waits, not a Python queue.
     back = AsyncStore(open_store(database_url, migrate=False))
     holder = RulesHolder(rules, settings.rules_path, on_swap=lambda r: metrics.set_rules(r.digest))
     services = Services(settings, clock, store, back, holder, router, verifier, metrics)
-    services.background.append(retention.periodic(back, settings, clock))
+    if worker_process is not None:
+        services.child = worker_process
+        services.background.append(worker_process.run)
+        services.health_checks.append(worker_process.health)
+        if settings.bot_fetch:
+            services.health_checks.append(lambda: fetch_health(services.store))
+    else:
+        services.background.append(retention.periodic(back, settings, clock))
     if run_worker:
         services.worker, services.http = build_worker(
             settings,
@@ -89,13 +105,27 @@ def build_services(
             reconcile_schedule(back, services.worker, holder, settings, clock=clock)
         )
         _pollers(services, sleep)
+    fetch, hires = _pulls(settings) if run_worker or worker_apart else (False, False)
     log.info(
-        "intakes: pushed events %s, bot fetch %s, hire poll %s",
-        "on" if verifier.tokens else "off (no B24_APP_TOKEN, no webhook-mode bot)",
-        f"every {settings.bot_poll_seconds:g} s" if services.fetcher else "off",
-        f"every {settings.hire_poll_seconds:g} s" if services.hires else "off",
+        "intakes: pushed events %s, bot fetch %s, hire poll %s%s",
+        ("on" if verifier.tokens else "off (no B24_APP_TOKEN, no webhook-mode bot)")
+        if accept_events
+        else "taken by `serve`",
+        f"every {settings.bot_poll_seconds:g} s" if fetch else "off",
+        f"every {settings.hire_poll_seconds:g} s" if hires else "off",
+        " (in the worker process)" if worker_apart and (fetch or hires) else "",
     )
     return services
+
+
+def _pulls(settings: Settings) -> tuple[bool, bool]:
+    """Which pull intakes run beside a worker: the bot fetch, the hire poll."""
+    # A pushed ONUSERADD is keyed by its auth[member_id]; without knowing it, a polled hire
+    # would get another key and could be handled twice. A worker process takes no pushes
+    # itself, so this asks the settings, not its verifier.
+    pushes = bool(settings.push_tokens)
+    hires = settings.hire_poll_seconds > 0 and (not pushes or bool(settings.member_id))
+    return settings.bot_fetch, hires
 
 
 def _pollers(services: Services, sleep: Callable[[float], Awaitable[None]]) -> None:
@@ -106,15 +136,14 @@ def _pollers(services: Services, sleep: Callable[[float], Awaitable[None]]) -> N
     # ones are by theirs (set B24_MEMBER_ID when both intakes may see the same event).
     portal = (settings.member_id, settings.portal_domain or worker.ctx.client.webhook.host)
     common = (worker.ctx.client, services.back_store, services.intake, settings, portal)
-    if settings.bot_fetch:
+    fetch, hires = _pulls(settings)
+    if fetch:
         services.fetcher = BotFetcher(*common, clock=services.clock, sleep=sleep)
         services.background.append(services.fetcher.run)
         services.health_checks.append(lambda: fetch_health(services.store))
-    if settings.hire_poll_seconds > 0 and services.verifier.tokens and not settings.member_id:
-        # A pushed ONUSERADD is keyed by its auth[member_id]; without knowing it, a polled
-        # hire would get another key and could be handled twice.
+    if settings.hire_poll_seconds > 0 and not hires:
         log.warning("hire poll off: set B24_MEMBER_ID to run it beside pushed events")
-    elif settings.hire_poll_seconds > 0:
+    elif hires:
         services.hires = HirePoller(*common, clock=services.clock, sleep=sleep)
         services.background.append(services.hires.run)
 

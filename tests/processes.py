@@ -10,6 +10,7 @@ The generic parts (free port, child environment, bounded waits, PostgreSQL schem
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from bench.procs import (
     POSTGRES_DSN,
     REPO,
     child_env,
+    descendants,
     free_port,
     postgres_schema,
     wait_until,
@@ -61,12 +63,13 @@ class AutojoinProcess:
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError("already running")
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
+            self.proc = subprocess.Popen(  # its own group: `kill` takes its children too
                 [sys.executable, "-m", "bot", *self.args],
                 cwd=self.cwd,
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         return self
 
@@ -91,9 +94,14 @@ class AutojoinProcess:
             ) from None
 
     def kill(self) -> int:
-        """SIGKILL: no handler runs, nothing is flushed or released."""
-        self._signal(signal.SIGKILL)
+        """SIGKILL to the process and its children (`serve`'s worker), as a crash of the
+        machine or container would: no handler runs, nothing is flushed or released."""
+        self._kill_group()
         return self.wait()
+
+    def children(self) -> list[int]:
+        """PIDs of the process's children (`serve` runs its worker as one)."""
+        return descendants(self.pid)
 
     def terminate(self, timeout: float = STOP_TIMEOUT) -> int:
         """SIGTERM, then wait for the process to exit on its own."""
@@ -104,10 +112,15 @@ class AutojoinProcess:
         """Make sure the child is gone (for `finally`): SIGKILL if it is still there."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.kill()
+        self._kill_group()
         with contextlib.suppress(subprocess.TimeoutExpired):  # a zombie we cannot help
             self.proc.wait(timeout=STOP_TIMEOUT)
+
+    def _kill_group(self) -> None:
+        if self.proc is None:
+            raise RuntimeError("not started")
+        with contextlib.suppress(ProcessLookupError):  # all gone already
+            os.killpg(self.proc.pid, signal.SIGKILL)
 
     def _signal(self, signum: signal.Signals) -> None:
         if self.proc is None:

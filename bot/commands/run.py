@@ -1,9 +1,15 @@
-"""`serve` (HTTP front plus worker) and `worker` (worker only): the long-running processes."""
+"""`serve` (HTTP front plus worker) and `worker` (worker only): the long-running processes.
+
+`serve` runs its worker as a child process (`bot.workerproc`): the acknowledgement path and
+the worker each get a core. `--inline-worker` keeps both in one process (one core, or a
+platform without `fork`); `--no-worker` leaves the worker to a separate `autojoin worker`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 from typing import Any
@@ -20,6 +26,7 @@ from bot.metrics import metrics_endpoint
 from bot.rules import load_rules
 from bot.settings import Settings
 from bot.wiring import build_services, create_app
+from bot.workerproc import LINK_FD, WorkerProcess, serve_link
 
 log = logging.getLogger("autojoin")
 
@@ -32,6 +39,11 @@ def register(sub: Any) -> None:
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     serve.add_argument(
         "--no-worker", action="store_true", help="only accept events; run `autojoin worker` apart"
+    )
+    serve.add_argument(
+        "--inline-worker",
+        action="store_true",
+        help="run the worker in this process, not as a child process (one core)",
     )
     serve.add_argument(
         "--metrics-port",
@@ -55,6 +67,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Without a push token, serve (with its worker) runs pull-only; a front alone needs one.
     settings.require(tokens=args.no_worker, webhook=not args.no_worker, database=True, rules=True)
     load_rules(settings.rules_path)  # positioned errors before a port or a database is taken
+    if args.no_worker and args.inline_worker:
+        raise ListenError("--no-worker and --inline-worker exclude each other: choose one")
     if args.metrics_port and args.metrics_port == args.port:
         raise ListenError("--metrics-port must differ from --port (or leave it out)")
     sockets = [bind(args.host, args.port)]
@@ -69,7 +83,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, settings: Settings, sockets: list[socket.socket]) -> int:
     configure_logging(settings.log_level, settings.log_format)
-    services = build_services(settings, router=_router(), run_worker=not args.no_worker)
+    apart = None if args.no_worker or args.inline_worker else WorkerProcess()
+    services = build_services(
+        settings, router=_router(), run_worker=args.inline_worker, worker_process=apart
+    )
     app = create_app(services, metrics_route=not args.metrics_port)
     path = settings.events_path if settings.events_path == "/events" else "a custom (secret) path"
     log.info("serving on %s:%s, events at %s", args.host, args.port, path)
@@ -117,13 +134,33 @@ def cmd_worker(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     services = build_services(settings, router=_router(), run_worker=True, accept_events=False)
 
+    link = os.environ.pop(LINK_FD, "")  # set when `serve` started this worker
+    worker = services.worker
+    assert worker is not None
+
+    async def watch_signals(done: anyio.Event) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("signal %s: stopping", signal.Signals(signum).name)
+                done.set()
+                return
+
+    async def watch_front(done: anyio.Event) -> None:
+        metrics = services.metrics
+        await serve_link(int(link), worker.wake, metrics.render_worker)
+        log.warning("the serve process is gone: stopping")
+        done.set()
+
     async def run() -> None:
         async with services.running():
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                log.info("worker %s running", services.worker.owner if services.worker else "?")
-                async for signum in signals:
-                    log.info("signal %s: stopping", signal.Signals(signum).name)
-                    return
+            log.info("worker %s running", worker.owner)
+            done = anyio.Event()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch_signals, done)
+                if link.isdigit():
+                    tg.start_soon(watch_front, done)
+                await done.wait()
+                tg.cancel_scope.cancel()
 
     anyio.run(run)
     return 0

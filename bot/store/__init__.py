@@ -18,11 +18,11 @@ __all__ = ["AsyncStore", "Store", "mask_url", "open_existing_store", "open_store
 MEMORY_URL = "sqlite:///:memory:"
 
 
-def _adapter(target: Target) -> SQLStore:
+def _adapter(target: Target, urgent: bool = False) -> SQLStore:
     if target.kind == "sqlite":
         from bot.store.sqlite import SQLiteStore  # only the backend in use is loaded
 
-        return SQLiteStore(target.location)
+        return SQLiteStore(target.location, urgent=urgent)
     from bot.store.postgres import PostgresStore  # psycopg costs ~50 ms to import
 
     return PostgresStore(target.location, schema=target.schema)
@@ -56,12 +56,15 @@ def open_existing_store(url: str) -> Store:
     return store
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
+def open_store(url: str, *, migrate: bool = True, urgent: bool = False) -> Store:
     """Open the store named by `url` and (by default) run pending migrations.
+
+    `urgent`: the acknowledgement path's connection, which polls for SQLite's write lock
+    instead of backing off (a commit must not wait tens of milliseconds after a claim ends).
 
     Unknown schemes raise `StoreError` naming only the scheme; credentials never appear.
     """
-    store: Store = _adapter(parse_url(url))
+    store: Store = _adapter(parse_url(url), urgent)
     if migrate:
         try:
             store.migrate()

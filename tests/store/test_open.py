@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
+import threading
 from pathlib import Path
 
 import psycopg
@@ -130,3 +132,24 @@ def test_postgres_reconnects_once_after_the_connection_dies(pg_backend: Backend)
     assert store.get_state("k") == "v"  # the broken connection was replaced
     store.set_state("k", "w", 2.0)
     assert store.get_state("k") == "w"
+
+
+def test_an_urgent_sqlite_connection_waits_for_the_write_lock_instead_of_failing(
+    tmp_path: Path,
+) -> None:
+    """The acknowledgement path's connection has no SQLite busy wait of its own: it polls.
+    While another connection holds the write lock, its commit waits and then lands."""
+    path = tmp_path / "autojoin.db"
+    urgent = open_store(f"sqlite:///{path}", urgent=True)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        timer = threading.Timer(0.3, lambda: other.execute("ROLLBACK"))
+        timer.start()
+        job = NewJob("resolve_user", {"u": 1})
+        assert urgent.accept_events([("k1", "ONUSERADD", [job])], 1.0) == [True]
+        timer.join()
+        assert urgent.counts()["pending"] == 1
+    finally:
+        other.close()
+        urgent.close()
