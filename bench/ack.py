@@ -43,7 +43,8 @@ TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 @dataclass(frozen=True, slots=True)
 class Measured:
     load: Load
-    server_cpu: float  # cores the server used while under load
+    server_cpu: float  # cores the server (and its worker process) used while under load
+    front_cpu: float  # of those, the front's own (the HTTP process)
 
 
 @dataclass(slots=True)
@@ -88,18 +89,22 @@ def timed_load(
         )
 
     send(warmup)
-    cpu = server.cpu()
+    cpu, own = server.cpu(), server.own_cpu()
     load = send(timed)
-    cpu = server.cpu() - cpu
+    cpu, own = server.cpu() - cpu, server.own_cpu() - own
     if load.failures:
         raise RuntimeError(f"{load.failures} events not acknowledged: {load.first_failure}")
     if load.sent < len(timed):
         raise RuntimeError(f"only {load.sent} of {len(timed)} events sent within {limit:.0f} s")
-    return Measured(load, cpu / load.seconds)
+    return Measured(load, cpu / load.seconds, own / load.seconds)
 
 
 def deliver(
-    work: Path, rules: Path, database: str, groups: tuple[list[User], list[User], list[User]]
+    work: Path,
+    rules: Path,
+    database: str,
+    groups: tuple[list[User], list[User], list[User]],
+    extra: tuple[str, ...] = (),
 ) -> Delivered:
     """`serve` with its worker on a fresh portal: warm-up, timed load, landing, then a burst
     of new hires into the warm server while its worker is busy with them, landing again."""
@@ -108,7 +113,7 @@ def deliver(
     stage = ackwork.make_stage([*warm, *timed, *burst], rule_specs, DEPARTMENTS, CHATS)
     with served(stage.portal) as webhook:
         env = ackwork.serve_env(webhook, rules, database)
-        with ackwork.server(env, work, "serve", worker=True) as server:
+        with ackwork.server(env, work, "serve", worker=True, extra=extra) as server:
             measured = timed_load(server, bodies(warm), bodies(timed), b'"accepted"')
             during = stage.landed(timed) / max(1, stage.pairs(timed))
             _, land_seconds = ackwork.wait_landed(stage, [*warm, *timed], database)
@@ -141,6 +146,7 @@ def figure_rows(case: str, runs: list[Measured]) -> list[Row]:
         row(case, "latency p99", [m.load.p(99) for m in runs], "ms"),
         row(case, "server CPU", [m.server_cpu for m in runs], "cores"),
         row(case, "server CPU per event", [m.server_cpu / m.load.rate * 1e6 for m in runs], "µs"),
+        row(case, "front CPU per event", [m.front_cpu / m.load.rate * 1e6 for m in runs], "µs"),
         row(case, "client CPU", [m.load.client_cpu / m.load.seconds for m in runs], "cores"),
     ]
 
@@ -181,6 +187,7 @@ def run(config: Config) -> Section:
     plain: dict[str, list[Measured]] = {"ceiling": [], "httpx": []}
     no_worker: dict[str, list[Measured]] = {k: [] for k in kinds}
     with_worker: dict[str, list[Delivered]] = {k: [] for k in kinds}
+    inline: dict[str, list[Delivered]] = {k: [] for k in kinds}
     problems: list[str] = []
 
     def ceiling(client: Client = "raw") -> None:
@@ -199,17 +206,23 @@ def run(config: Config) -> Section:
             server = ackwork.server(env, work, "serve-no-worker", worker=False)
             no_worker[kind].append(measure(server, warmup, timed, b'"accepted"'))
 
-    def full(kind: str, rep: int) -> None:
-        with database(kind, work, config.postgres, f"serve-{rep}") as url:
-            outcome = deliver(work, rules, url, groups)
-        with_worker[kind].append(outcome)
+    def full(kind: str, rep: int, same_process: bool = False) -> None:
+        name = f"serve-{'inline-' if same_process else ''}{rep}"
+        extra = ("--inline-worker",) if same_process else ()
+        with database(kind, work, config.postgres, name) as url:
+            outcome = deliver(work, rules, url, groups, extra)
+        (inline if same_process else with_worker)[kind].append(outcome)
         problems.extend(f"{TITLES[kind]}, run {rep + 1}: {p}" for p in outcome.problems)
 
     reps = config.pick(config.runs, max(config.runs, 5))  # the ratio is noisy: ≥ 5 runs
     for rep in range(reps):
         steps: list[Callable[[], None]] = [ceiling, functools.partial(ceiling, "httpx")]
         for kind in kinds:
-            steps += [functools.partial(full, kind, rep), functools.partial(front_only, kind, rep)]
+            steps += [
+                functools.partial(full, kind, rep),
+                functools.partial(front_only, kind, rep),
+                functools.partial(full, kind, rep, same_process=True),
+            ]
         if rep % 2:
             steps.reverse()  # alternate the order so drift favours neither side
         for step in steps:
@@ -244,11 +257,17 @@ def run(config: Config) -> Section:
             )
         )
     for kind in kinds:
+        case = f"serve --inline-worker (worker busy, same process): {TITLES[kind]}"
+        section.rows += figure_rows(case, [d.measured for d in inline[kind]])
+        ratios = ratio([d.measured.load.rate for d in inline[kind]], ceiling_rates)
+        section.rows.append(row(case, "autojoin/ceiling", ratios, "×"))
+        section.rows += delivered_rows(case, inline[kind], burst)
+    for kind in kinds:
         case = f"serve --no-worker: {TITLES[kind]}"
         section.rows += figure_rows(case, no_worker[kind])
         ratios = ratio([m.load.rate for m in no_worker[kind]], ceiling_rates)
         section.rows.append(row(case, "autojoin/ceiling", ratios, "×"))
-    runs_all = [d for kind in kinds for d in with_worker[kind]]
+    runs_all = [d for kind in kinds for d in (*with_worker[kind], *inline[kind])]
     section.targets.append(
         Target(
             "all landed",
@@ -264,7 +283,8 @@ def run(config: Config) -> Section:
         f"{count} timed events after {warm} warm-up events, concurrency {CONCURRENCY}, one "
         "uvicorn worker, a fresh server, database and portal per run. Every autojoin answer "
         "was checked to be 200 `accepted` (committed before the answer).",
-        "`serve (worker busy)`: `autojoin serve` with its worker, which delivers the events as "
+        "`serve (worker busy)`: `autojoin serve` with its worker (a child process; "
+        "`--inline-worker`: in the same process, the third row), which delivers the events as "
         "they arrive to the fake portal (served over HTTP from the benchmark process; its "
         f"clock {ackwork.TIME_SCALE:.0f}× faster, B24_RATE scaled with it; no reconcile pass). "
         "`landed during the load` is the share of the timed events' (chat, user) pairs already "
@@ -279,9 +299,9 @@ def run(config: Config) -> Section:
         "Default log level (one INFO line per event). SQLite: WAL + synchronous=FULL on the "
         "local disk; PostgreSQL: a fresh `?schema=` on "
         f"{config.postgres.split('@')[-1]}, synchronous_commit=on.",
-        "CPU columns are cores in use while loaded (1.0 = one core busy); with the worker on "
-        "they include the worker's work. A client near 1.0 means the load generator, not the "
-        "server, may cap the figure. CPU per event is the figure least disturbed by other "
-        "work on the machine.",
+        "CPU columns are cores in use while loaded (1.0 = one core busy); `server CPU` counts "
+        "the server and its worker process, `front CPU` the HTTP process alone. A client "
+        "near 1.0 means the load generator, not the server, may cap the figure. CPU per "
+        "event is the figure least disturbed by other work on the machine.",
     ]
     return section
