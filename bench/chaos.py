@@ -2,10 +2,12 @@
 
 Per seed: two `autojoin serve` replicas on one fresh PostgreSQL schema; the fake portal at
 the cloud's real limit (2 requests/s, burst 50) failing 10% of requests with a 500; hires
-(some delivered twice, once to each replica) and bot requests spread over the load; a random
-replica killed with SIGKILL every 15-25 s and started again 1-3 s later, the last kill just
-after the last event. Then it waits (bounded) for everything to land and reports lost,
-duplicated and late work per seed. The stage is `bench/chaosrun.py`.
+and bot requests spread over the load, through both intakes: pushed (some hires delivered
+twice, once to each replica) and pulled (hires only the hire poll finds, requests the
+Chatbots 2.0 bot fetches); a random replica killed with SIGKILL every 15-25 s and started
+again 1-3 s later, the last kill just after the last event. Then it waits (bounded) for
+everything to land and reports lost, duplicated and late work per seed, over all events and
+per intake. The stage is `bench/chaosrun.py`.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@ fake portal at the real limit with random 500s, the planned load, and kill -9 al
 
 Both bots are registered first by the real `autojoin register-bot`, faults off: the classic
 one (pushed events) and the Chatbots 2.0 one in fetch mode (pulled events); then faults go
-on, the replicas start, and once the hire poll has taken its starting point the load and the
-killer run side by side. Once the load is
-delivered and the last killed replica is back, the run waits (bounded) until every
+on, the replicas start, and once the hire poll has taken its starting point (else the first
+polled hires would count as staff) the load and the killer run side by side. Once the load
+is delivered and the last killed replica is back, the run waits (bounded) until every
 membership exists and no job is left, then reads what happened (`bench/chaosmeasure.py`).
 """
 
