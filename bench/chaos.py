@@ -2,10 +2,12 @@
 
 Per seed: two `autojoin serve` replicas on one fresh PostgreSQL schema; the fake portal at
 the cloud's real limit (2 requests/s, burst 50) failing 10% of requests with a 500; hires
-(some delivered twice, once to each replica) and bot requests spread over the load; a random
-replica killed with SIGKILL every 15-25 s and started again 1-3 s later, the last kill just
-after the last event. Then it waits (bounded) for everything to land and reports lost,
-duplicated and late work per seed. The stage is `bench/chaosrun.py`.
+and bot requests spread over the load, through both intakes: pushed (some hires delivered
+twice, once to each replica) and pulled (hires only the hire poll finds, requests the
+Chatbots 2.0 bot fetches); a random replica killed with SIGKILL every 15-25 s and started
+again 1-3 s later, the last kill just after the last event. Then it waits (bounded) for
+everything to land and reports lost, duplicated and late work per seed, over all events and
+per intake. The stage is `bench/chaosrun.py`.
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from bench.chaosmeasure import SeedResult
-from bench.chaosplan import FULL, QUICK, Scale
+from bench.chaosmeasure import IntakeFigures, SeedResult
+from bench.chaosnotes import notes
+from bench.chaosplan import FULL, INTAKES, PULLED, PUSHED, QUICK
 from bench.chaosrun import FAULT_RATE, run_seed
 from bench.config import Config
 from bench.procs import postgres_problem, postgres_schema
 from bench.stats import Row, Section, Target, fmt, percentile, row
 
+INTAKE_NOTES = {
+    PUSHED: "POSTed to /events; ack = the first 2xx",
+    PULLED: "fetched (bot) or polled (hires); ack = published at the portal",
+}
 NAME = "chaos"
 TITLE = "Chaos soak: two replicas on PostgreSQL, kill -9 through the load, a faulty portal"
 FULL_SEEDS = (1, 2, 3, 4, 5)
@@ -37,7 +44,7 @@ def metrics() -> list[tuple[str, Callable[[SeedResult], float], str, str]]:
     return [
         ("events acknowledged", lambda r: r.events - r.never_acked, "", "hires + bot requests"),
         ("events never acknowledged", lambda r: r.never_acked, "", ""),
-        ("lost", lambda r: r.lost, "", "acknowledged, a membership never appeared"),
+        ("lost", lambda r: r.lost, "", "acknowledged; a membership or the answer never came"),
         ("memberships expected", lambda r: r.pairs, "", ""),
         ("effective adds twice (portal)", lambda r: r.added_twice, "", "made a member twice"),
         ("pairs audited `added` twice", lambda r: r.audit_twice, "", "the audit's view"),
@@ -60,6 +67,7 @@ def metrics() -> list[tuple[str, Callable[[SeedResult], float], str, str]]:
             "",
         ),
         ("bot requests answered", lambda r: r.answered, "", "by a reply other than 'queued'"),
+        ("bot requests never answered", lambda r: r.unanswered, "", "counted in lost"),
         ("duplicate bot replies", lambda r: r.duplicate_replies, "", "same reply sent again"),
         ("bot requests answered twice", lambda r: r.answered_twice, "", ""),
         ("'queued' notices", lambda r: r.queued_notices, "", "adds not done 10 s after"),
@@ -85,6 +93,26 @@ def metrics() -> list[tuple[str, Callable[[SeedResult], float], str, str]]:
         ("settled after the last event", lambda r: r.settled_after, "s", "— = not settled"),
         ("dead jobs", lambda r: r.dead_jobs, "", ""),
         ("seed wall time", lambda r: r.seconds, "s", ""),
+        *[m for intake in INTAKES for m in intake_metrics(intake)],
+    ]
+
+
+def intake_metrics(intake: str) -> list[tuple[str, Callable[[SeedResult], float], str, str]]:
+    """One intake's share of the load: the same lost and latency figures, for it alone."""
+
+    def share(r: SeedResult) -> IntakeFigures:
+        return r.by_intake.get(intake, IntakeFigures())
+
+    return [
+        (f"{intake}: events", lambda r: share(r).events, "", INTAKE_NOTES[intake]),
+        (f"{intake}: lost", lambda r: share(r).lost, "", ""),
+        (f"{intake}: ack → member p95", lambda r: _p(share(r).latencies, 95), "s", ""),
+        (
+            f"{intake}: ack → member max",
+            lambda r: max(share(r).latencies, default=math.nan),
+            "s",
+            "",
+        ),
     ]
 
 
@@ -171,8 +199,8 @@ def run(config: Config) -> Section:
         results.append(result)
         print(f"   seed {seed}: {brief(result)}", flush=True)
     case = (
-        f"{scale.hires:,} hires ({scale.twice} twice) + {scale.asks} bot requests "
-        f"over {scale.load_seconds:g} s"
+        f"{scale.hires:,} hires ({scale.twice} twice, {scale.polled_hires} polled) + "
+        f"{scale.asks} bot requests ({scale.pulled_asks} fetched) over {scale.load_seconds:g} s"
     )
     section.rows += rows(case, results)
     section.targets += targets(results)
@@ -187,47 +215,3 @@ def brief(r: SeedResult) -> str:
         f"max {fmt(max(r.latencies, default=math.nan))} s, duplicate replies "
         f"{r.duplicate_replies}, QLE {r.rejected}, kills {len(r.kills)}, {r.seconds:.0f} s"
     )
-
-
-def notes(scale: Scale, seeds: Sequence[int], quick: bool) -> list[str]:
-    lease = (
-        "the service's default AUTOJOIN_LEASE_SECONDS (120 s)"
-        if scale.lease_seconds is None
-        else f"AUTOJOIN_LEASE_SECONDS={scale.lease_seconds:g} (shortened so CI settles fast: "
-        "its latencies say nothing about the issue's bound)"
-    )
-    kill = f"{scale.kill_every[0]:g}–{scale.kill_every[1]:g} s"
-    return [
-        f"Seeds: {', '.join(map(str, seeds))}. Each seed: two `autojoin serve` replicas (front "
-        f"+ worker) on one fresh PostgreSQL schema, with {lease}; AUTOJOIN_RECONCILE_MINUTES=0 "
-        "so only the events reach the portal. The bot is registered first with `autojoin "
-        "register-bot`.",
-        "Portal: the fake Bitrix24 in the benchmark process over HTTP, at the real limit (2 "
-        f"requests/s, burst 50, not time-scaled), failing a seeded {FAULT_RATE:.0%} of HTTP "
-        "requests with a 500 (a batch fails whole). Figures count from after the registration.",
-        f"Load: {scale.hires:,} ONUSERADD hires ({scale.twice} delivered twice, to both "
-        f"replicas, 0.1–3 s apart) and {scale.asks} bot requests (half `join lounge` "
-        "messages, half `/join lounge` commands), at uniform random times over "
-        f"{scale.load_seconds:g} s. Each delivery goes to a replica that is up; a refused "
-        "connection, reset or non-2xx is tried again on the other one 0.25 s later. An event "
-        "is acknowledged at its first 2xx.",
-        f"Chaos: kill -9 of a random replica every {kill} (seeded), started again "
-        f"{scale.restart_after[0]:g}–{scale.restart_after[1]:g} s later; one more kill "
-        f"{scale.final_kill[0]:g}–{scale.final_kill[1]:g} s after the last event. Then it "
-        f"waits up to {scale.settle_limit:g} s after the last event until every membership "
-        "exists and no job is pending or running.",
-        "Lost: an acknowledged event with a membership that never appeared. Ack → member: the "
-        "portal's time of creating the membership (`Chat.joins`) minus the event's first 2xx "
-        "(0 if the membership came first: an ack lost in a kill, answered `duplicate` later). "
-        "Effective adds twice: a (chat, user) the portal made a member more than once; the "
-        "audit row count is the cross-check. Members not audited `added`: the portal made "
-        "them members, but the audit says already_member (a worker killed after its add "
-        "reached the portal; the retry found them in). Repeated add calls for someone "
-        "already in are a no-op at the portal and shown for information.",
-        "Duplicate bot replies: per request, every message the portal stored for it (command "
-        "answers by MESSAGE_ID, messages by the author's dialog); the same text sent again is "
-        "a duplicate. The 'queued' notice is a different text and counted on its own.",
-        "Intake: pushed (classic outgoing webhook POSTs). The load is planned as events, not "
-        "bodies, so a pulled intake (Chatbots 2.0 fetch mode) can deliver the same plan once "
-        "it exists (`bench/chaosload.py`).",
-    ] + (["Quick mode: a small load, kills every few seconds, one seed."] if quick else [])

@@ -6,10 +6,11 @@ other one shortly after, as the real portal's retry or a balancer would. An even
 acknowledged at its first 2xx. Twice-delivered hires get their second copy at the other
 replica a moment later.
 
-Intakes: how an event reaches a replica. `PushedIntake` is today's (the portal POSTs form
-bodies to `/events`). A pulled intake (Chatbots 2.0 fetch mode: the replicas poll the portal's
-event queue) plugs in as another `Intake`: its `deliver` publishes the event at the portal and
-returns when a replica has taken it; planned events name their intake.
+Intakes: how an event reaches a replica; planned events name theirs. `PushedIntake`: the
+portal POSTs form bodies to `/events`. `PulledIntake`: the event only happens at the portal
+(a message or `/join` to the Chatbots 2.0 fetch-mode bot, a new user nobody pushes) and the
+replicas find it by polling (`imbot.v2.Event.get`, `user.get`). Nothing answers a pulled event
+with a 2xx, so it counts as acknowledged the moment it is published at the portal.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from typing import Protocol
 import anyio
 import httpx
 
-from bench.chaosplan import KEYWORD, Event, Hire, Planned
+from bench.chaosplan import KEYWORD, PULLED, PUSHED, Event, Hire, Planned
 from bench.procs import Server
 from bench.workload import FORM_HEADERS
+from bot.sandbox import FakePortal
 from bot.sandbox.events import APP_TOKEN, bot_command, bot_message, user_add
 
 RETRY_PAUSE = 0.25  # seconds before an unacknowledged delivery is tried again
@@ -64,7 +66,7 @@ class Delivery:
     index: int  # the planned event
     copy: int  # 0, or 1 for the second delivery of a twice-delivered hire
     acked_at: float | None = None  # unix time of the first 2xx
-    status: str = ""  # what that 2xx said: accepted or duplicate
+    status: str = ""  # what that 2xx said (accepted, duplicate), or `published` (pulled)
     attempts: int = 0
     refused: str = ""  # a 4xx: the bench built a body the service will never take
 
@@ -78,7 +80,7 @@ class Intake(Protocol):
 class PushedIntake:
     """Classic outgoing-webhook events POSTed to `/events`, as the portal sends them."""
 
-    name = "pushed"
+    name = PUSHED
 
     def __init__(self, http: httpx.AsyncClient, bot: Bot) -> None:
         self.http = http
@@ -123,6 +125,48 @@ class PushedIntake:
                     return done
             target += 1  # the other replica next time
             await anyio.sleep(RETRY_PAUSE)
+        return done
+
+
+class PulledIntake:
+    """Events that only happen at the portal; the replicas' pollers have to find them."""
+
+    name = PULLED
+
+    def __init__(self, portal: FakePortal, v2_bot_id: int, plan: Sequence[Planned]) -> None:
+        self.portal = portal
+        self.bot_id = v2_bot_id
+        # Polled hires in ID order, which is their planned order (see `make_stage`).
+        self.hires = sorted(
+            (p.event.user for p in plan if p.intake == PULLED and isinstance(p.event, Hire)),
+            key=lambda u: u.id,
+        )
+        self.published: dict[int, float] = {}  # user id → unix time it appeared
+
+    def hire(self, user_id: int) -> float:
+        """Create every polled hire up to `user_id` not yet there, in ID order, so that IDs
+        appear in ascending order even when two planned times fall together."""
+        while self.hires and self.hires[0].id <= user_id:
+            user = self.hires.pop(0)
+            self.portal.stage.hire(
+                id=user.id, name=user.name, last_name=user.last_name,
+                departments=user.departments, email=user.email,
+            )  # fmt: skip
+            self.published[user.id] = time.time()
+        return self.published[user_id]
+
+    async def deliver(self, planned: Planned, copy: int, replicas: Replicas) -> Delivery:
+        event = planned.event
+        done = Delivery(planned.index, copy, attempts=1, status="published")
+        if isinstance(event, Hire):
+            done.acked_at = self.hire(event.user.id)
+            return done
+        stage, author = self.portal.stage, event.author.id
+        if event.command:
+            stage.command(self.bot_id, author, "join", KEYWORD)
+        else:
+            stage.message(self.bot_id, author, f"join {KEYWORD}")
+        done.acked_at = time.time()
         return done
 
 

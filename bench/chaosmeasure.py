@@ -2,7 +2,8 @@
 
 The portal is the judge: a membership exists when the portal made it (`Chat.joins`, with
 the time), a reply was sent when the portal stored it (`messages`). The audit table is the
-cross-check: it is what autojoin believes it did.
+cross-check: it is what autojoin believes it did. Every figure is over all events, pushed and
+pulled; lost and ack → member are also kept per intake.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.chaosload import Delivery
-from bench.chaosplan import Ask, Planned, Stage
+from bench.chaosplan import INTAKES, PULLED, Ask, Planned, Stage
 from bot.chatbot import texts
 from bot.sandbox.state import Call, Message
 from bot.store import open_store
@@ -32,6 +33,15 @@ class Kill:
 
 
 @dataclass(slots=True)
+class IntakeFigures:
+    """One intake's share: its events, what it lost, and its ack → member latencies."""
+
+    events: int = 0
+    lost: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class SeedResult:
     seed: int
     events: int
@@ -39,7 +49,7 @@ class SeedResult:
     never_acked: int  # events no delivery of which got a 2xx
     refused: int  # deliveries answered 4xx (a bench bug, never expected)
     pairs: int  # memberships the acknowledged events must lead to
-    lost: int  # acknowledged events with a membership that never appeared
+    lost: int  # acknowledged events with a membership that never appeared, or no answer
     missing_pairs: int
     added_twice: int  # pairs the portal made a member more than once
     audit_twice: int  # pairs with more than one `added` audit row
@@ -49,6 +59,7 @@ class SeedResult:
     latencies: list[float]  # ack → member, seconds, one per membership that appeared
     asks: int
     answered: int
+    unanswered: int  # acknowledged bot requests never answered (other than 'queued')
     duplicate_replies: int  # extra copies of a reply already sent for the same request
     answered_twice: int  # requests with at least one duplicate
     queued_notices: int
@@ -57,6 +68,7 @@ class SeedResult:
     faults: int  # requests the portal failed on purpose
     requests: int
     dead_jobs: int
+    by_intake: dict[str, IntakeFigures] = field(default_factory=dict)
     kills: list[Kill] = field(default_factory=list)
     last_event_at: float = 0.0  # seconds after the load started
     settled_after: float = math.nan  # seconds from the last event until all was done
@@ -97,17 +109,28 @@ def add_calls(calls: Sequence[Call]) -> Counter[tuple[int, int]]:
     return counted
 
 
+V2_REPLIES = frozenset({"imbot.v2.Chat.Message.send", "imbot.v2.Command.answer"})
+
+
 def reply_key(message: Message) -> tuple[str, int] | None:
-    """Command answers name the request's message; classic replies go to the author's dialog."""
+    """Classic command answers name the request's message; every other reply (classic
+    messages, v2 messages and command answers) goes to the author's private dialog."""
     if message.method == "imbot.command.answer" and message.message_id is not None:
         return ("message", message.message_id)
-    if message.method == "imbot.message.add" and message.dialog_id and message.dialog_id.isdigit():
-        return ("author", int(message.dialog_id))
+    private = message.dialog_id is not None and message.dialog_id.isdigit()
+    if private and (message.method == "imbot.message.add" or message.method in V2_REPLIES):
+        return ("author", int(str(message.dialog_id)))
     return None
 
 
-def ask_key(ask: Ask) -> tuple[str, int]:
-    return ("message", ask.message_id) if ask.command else ("author", ask.author.id)
+def ask_key(planned: Planned) -> tuple[str, int]:
+    """A pulled request is answered in the author's dialog whether message or command (every
+    author asks once, so the dialog tells requests apart)."""
+    ask = planned.event
+    assert isinstance(ask, Ask)
+    if ask.command and planned.intake != PULLED:
+        return ("message", ask.message_id)
+    return ("author", ask.author.id)
 
 
 def measure(stage: Stage, deliveries: Sequence[Delivery], database: str, seed: int) -> SeedResult:
@@ -126,10 +149,15 @@ def measure(stage: Stage, deliveries: Sequence[Delivery], database: str, seed: i
             join_count[(cid, user)] += 1
             first_join.setdefault((cid, user), at)
     acks = first_acks(deliveries)
+    replies = reply_figures(stage.plan, messages, acks)
+    unanswered: set[int] = replies.pop("unanswered_indexes")
     pairs = lost = missing = wrong = 0
     latencies: list[float] = []
+    by_intake = {name: IntakeFigures() for name in INTAKES}
     ours: set[tuple[int, int]] = set()
     for planned in stage.plan:
+        share = by_intake[planned.intake]
+        share.events += 1
         acked = acks.get(planned.index)
         if acked is None:
             continue
@@ -142,11 +170,13 @@ def measure(stage: Stage, deliveries: Sequence[Delivery], database: str, seed: i
                 gone += 1
                 continue
             latencies.append(max(0.0, joined - acked))
+            share.latencies.append(latencies[-1])
             wrong += hidden[chat].get(user) is not hide
         missing += gone
-        lost += gone > 0
+        if gone or planned.index in unanswered:
+            lost += 1
+            share.lost += 1
     repeats = add_calls(calls)
-    replies = reply_figures(stage.plan, messages, acks)
     with closing(open_store(database, migrate=False)) as store:
         history = store.history(limit=10 * pairs + 1000)
         dead = store.counts().get("dead", 0)
@@ -170,6 +200,8 @@ def measure(stage: Stage, deliveries: Sequence[Delivery], database: str, seed: i
         faults=sum(1 for c in calls if c.error == FAULT and not c.batch),
         requests=requests,
         dead_jobs=dead,
+        unanswered=len(unanswered),
+        by_intake=by_intake,
         **replies,
     )
 
@@ -178,7 +210,7 @@ def reply_figures(
     plan: Sequence[Planned], messages: Sequence[Message], acks: dict[int, float]
 ) -> dict[str, Any]:
     """Per bot request: its messages at the portal; the same text twice is a duplicate."""
-    asks = {ask_key(p.event): p for p in plan if isinstance(p.event, Ask)}
+    asks = {ask_key(p): p for p in plan if isinstance(p.event, Ask)}
     texts: dict[tuple[str, int], Counter[str]] = {key: Counter() for key in asks}
     first_reply: dict[tuple[str, int], float] = {}
     for message in messages:
@@ -201,4 +233,7 @@ def reply_figures(
         "answered_twice": sum(1 for n in extra.values() if n),
         "queued_notices": sum(seen[QUEUED] for seen in texts.values()),
         "reply_latencies": latencies,
+        "unanswered_indexes": {
+            p.index for key, p in asks.items() if p.index in acks and key not in first_reply
+        },
     }

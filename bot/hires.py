@@ -32,6 +32,9 @@ log = logging.getLogger("autojoin.hires")
 CURSOR_KEY: Final = "hires.cursor"
 LEASE_KEY: Final = "hires.lease"
 PAGE: Final = 50
+# A holder killed without dropping its lease is replaced after at most this much (or two
+# intervals, if longer); a pass that outlasts it only costs another process's duplicates.
+MIN_LEASE: Final = 10.0
 MAX_BACKOFF: Final = 3600.0
 FIELDS: Final = ("ID", "NAME", "LAST_NAME", "ACTIVE", "UF_DEPARTMENT", "USER_TYPE")
 
@@ -62,7 +65,7 @@ class HirePoller:
     async def poll_once(self) -> float:
         """One pass (every page); the seconds until the next."""
         interval = self.settings.hire_poll_seconds
-        lease = max(60.0, 2 * interval)
+        lease = max(MIN_LEASE, 2 * interval)
         if not await take_lease(self.store, LEASE_KEY, self.owner, self.clock(), lease):
             return interval
         try:

@@ -5,20 +5,25 @@ issue describes and that the portal's records are read right."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 
 from bench.__main__ import parse_args
+from bench.chaosload import PulledIntake, Replicas
 from bench.chaosmeasure import QUEUED, add_calls, reply_figures
 from bench.chaosplan import (
     FULL,
+    PULLED,
+    PUSHED,
     QUICK,
     TEAM_CHAT,
     TEAM_DEPARTMENT,
     Ask,
     Hire,
+    Planned,
     kill_times,
     make_stage,
 )
@@ -44,7 +49,18 @@ def test_the_plan_is_seeded_and_has_the_issues_shape(tmp_path: Path) -> None:
     assert [p.at for p in first.plan] == sorted(p.at for p in first.plan)
     team = next(u for u in people if TEAM_DEPARTMENT in u.departments)
     assert (TEAM_CHAT, team.id, True) in first.expected(Hire(team, twice=False))
-    assert all(first.portal.state.users[u.id].active for u in people)  # they exist at the portal
+    pushed = [p.event.user for p in first.plan if isinstance(p.event, Hire) and p.intake == PUSHED]
+    polled = [p.event.user for p in first.plan if isinstance(p.event, Hire) and p.intake == PULLED]
+    assert len(polled) == QUICK.polled_hires
+    assert sum(1 for p in first.plan if isinstance(p.event, Ask) and p.intake == PULLED) == (
+        QUICK.pulled_asks
+    )
+    assert all(p.second_after is None for p in hires if p.intake == PULLED)  # nothing to resend
+    assert all(first.portal.state.users[u.id].active for u in pushed)  # they exist at the portal
+    assert not any(u.id in first.portal.state.users for u in polled)  # these appear on time
+    # The poll's cursor only moves up: polled IDs rise with time, above every pushed hire.
+    assert [u.id for u in polled] == sorted(u.id for u in polled)
+    assert min(u.id for u in polled) > max(u.id for u in pushed)
 
 
 def test_kills_run_through_the_load_and_once_just_after_it() -> None:
@@ -60,6 +76,7 @@ def test_kills_run_through_the_load_and_once_just_after_it() -> None:
 def test_scaling_keeps_the_kill_pace() -> None:
     small = FULL.scaled(0.1)
     assert (small.hires, small.twice, small.asks) == (150, 15, 6)
+    assert (small.polled_hires, small.pulled_asks) == (30, 2)
     assert small.load_seconds == 12.0
     assert small.kill_every == FULL.kill_every
     with pytest.raises(ValueError, match="positive"):
@@ -82,13 +99,24 @@ async def test_add_calls_are_counted_from_json_and_batch_commands() -> None:
     assert add_calls(portal.calls_to("im.chat.user.add")) == {(101, 4): 2, (101, 5): 1, (103, 4): 1}
 
 
+def _asks(plan: list[Planned], intake: str, command: bool) -> Planned:
+    return next(
+        p
+        for p in plan
+        if isinstance(p.event, Ask) and p.intake == intake and p.event.command is command
+    )
+
+
 def test_a_reply_sent_again_is_a_duplicate_a_queued_notice_is_not(tmp_path: Path) -> None:
-    stage = make_stage(QUICK, 1, tmp_path)
-    plans = [p for p in stage.plan if isinstance(p.event, Ask)]
-    by_message = next(p for p in plans if isinstance(p.event, Ask) and not p.event.command)
-    by_command = next(p for p in plans if isinstance(p.event, Ask) and p.event.command)
+    scale = replace(QUICK, asks=8, pulled_asks=4)
+    stage = make_stage(scale, 1, tmp_path)
+    by_message = _asks(stage.plan, PUSHED, command=False)
+    by_command = _asks(stage.plan, PUSHED, command=True)
+    v2_command = _asks(stage.plan, PULLED, command=True)
+    v2_message = _asks(stage.plan, PULLED, command=False)
     assert isinstance(by_message.event, Ask)
     assert isinstance(by_command.event, Ask)
+    assert isinstance(v2_command.event, Ask)
     dialog = str(by_message.event.author.id)
 
     def sent(
@@ -96,23 +124,51 @@ def test_a_reply_sent_again_is_a_duplicate_a_queued_notice_is_not(tmp_path: Path
     ) -> Message:
         return Message(0, method, 7, dialog, text, "c", message_id=mid, at=at)
 
+    v2_dialog = str(v2_command.event.author.id)
     messages = [
         sent("imbot.message.add", QUEUED, 110.0, dialog=dialog),
         sent("imbot.message.add", "Welcome!", 130.0, dialog=dialog),
         sent("imbot.message.add", "Welcome!", 131.0, dialog=dialog),  # re-sent after a crash
         sent("imbot.command.answer", "Welcome!", 104.0, mid=by_command.event.message_id),
         sent("imbot.message.add", "Welcome!", 104.0, dialog="chat5"),  # nobody's request
+        # v2 answers (the portal numbers the message): both go to the author's dialog
+        sent("imbot.v2.Command.answer", "Welcome!", 105.0, dialog=v2_dialog, mid=1),
+        sent("imbot.v2.Chat.Message.send", "Welcome!", 106.0, dialog=v2_dialog),
     ]
-    acks = {by_message.index: 100.0, by_command.index: 101.0}
+    acks = {p.index: 100.0 + i for i, p in enumerate([by_message, by_command, v2_command])}
+    acks[v2_message.index] = 100.0  # acknowledged (published), never answered
     figures = reply_figures(stage.plan, messages, acks)
-    assert figures["asks"] == QUICK.asks
+    assert figures["asks"] == scale.asks
     assert (figures["answered"], figures["duplicate_replies"], figures["answered_twice"]) == (
+        3,
         2,
-        1,
-        1,
+        2,
     )
     assert figures["queued_notices"] == 1
-    assert sorted(figures["reply_latencies"]) == [3.0, 30.0]
+    assert sorted(figures["reply_latencies"]) == [3.0, 3.0, 30.0]
+    assert figures["unanswered_indexes"] == {v2_message.index}
+
+
+async def test_pulled_hires_appear_at_the_portal_in_id_order(tmp_path: Path) -> None:
+    """Two polled hires due together: whichever task runs first creates both, lower ID first,
+    so the hire poll's cursor (the highest ID seen) never skips one."""
+    stage = make_stage(QUICK, 2, tmp_path)
+    polled = [p for p in stage.plan if p.intake == PULLED and isinstance(p.event, Hire)]
+    early, late = polled[0], polled[1]
+    assert isinstance(early.event, Hire)
+    assert isinstance(late.event, Hire)
+    intake = PulledIntake(stage.portal, v2_bot_id=0, plan=stage.plan)
+    replicas = Replicas([])
+    second = await intake.deliver(late, 0, replicas)
+    assert list(stage.portal.state.users)[-2:] == [early.event.user.id, late.event.user.id]
+    first = await intake.deliver(early, 0, replicas)
+    assert first.acked_at is not None
+    assert second.acked_at is not None
+    assert first.acked_at <= second.acked_at
+    assert (first.status, second.status) == ("published", "published")
+    assert stage.portal.state.users[early.event.user.id].departments == (
+        early.event.user.departments
+    )
 
 
 def test_seeds_and_scale_are_read_from_the_command_line() -> None:

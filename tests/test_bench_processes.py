@@ -124,8 +124,8 @@ def test_a_process_killed_while_holding_claims_loses_nothing(tmp_path: Path) -> 
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_a_short_chaos_soak_reports_every_figure_and_loses_nothing(tmp_path: Path) -> None:
-    """Two replicas, kills through the load and after it, 500s from the portal: every event
-    is acknowledged and every membership appears (today's code already holds that). The
+    """Two replicas, kills through the load and after it, 500s from the portal: every event,
+    pushed or pulled, is acknowledged and every membership appears (today's code holds that). The
     latency and duplicate-reply targets are the issue's to meet, so they are not asserted."""
     config = Config(quick=True, workdir=tmp_path, runs=1, budget=60.0, seeds=(2,))
     section = chaos.run(config)
@@ -146,6 +146,12 @@ def test_a_short_chaos_soak_reports_every_figure_and_loses_nothing(tmp_path: Pat
     assert figures["kills (kill -9)"][0] >= 2
     assert figures["last kill after the last event"][0] > 0
     assert figures["bot requests answered"] == (float(QUICK.asks),)
+    # The pulled intake's share: fetched bot requests and hires only the hire poll sees.
+    assert figures["pulled: events"] == (float(QUICK.polled_hires + QUICK.pulled_asks),)
+    assert QUICK.polled_hires > 0
+    assert QUICK.pulled_asks > 0
+    assert figures["pulled: lost"] == (0.0,)
+    assert not math.isnan(figures["pulled: ack → member max"][0])  # NaN: none appeared
     assert figures["500s injected"][0] > 0
     assert not math.isnan(figures["settled after the last event"][0])
 

@@ -3,6 +3,7 @@ start are left to `sync`; a hire both polled and pushed is added once."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,24 @@ async def test_beside_pushed_events_the_poll_needs_the_member_id(tmp_path: Path)
     async with open_harness(tmp_path, B24_MEMBER_ID=MEMBER_ID) as h:
         assert h.services.hires is not None
         assert h.services.settings.hire_poll_seconds == 300  # the default
+
+
+async def test_a_killed_pollers_lease_is_taken_over_within_seconds(
+    tmp_path: Path, database_url: str
+) -> None:
+    """kill -9 leaves the lease in the store: a short poll must not wait a minute for it."""
+    env: dict[str, Any] = {
+        "AUTOJOIN_DATABASE_URL": database_url,
+        "AUTOJOIN_HIRE_POLL_SECONDS": "2",
+        "B24_APP_TOKEN": "",
+    }
+    async with open_harness(tmp_path, **env) as h:
+        await turn(h)  # the first process holds the lease, then dies without dropping it
+        survivor = dataclasses.replace(poller(h), owner="survivor")
+        died_at = h.clock()
+        lena = h.portal.stage.hire(name="Lena", departments=[4])
+        while not adds_of(h, lena.id):
+            assert h.clock() - died_at <= 15.0, "the survivor waited too long for the lease"
+            h.clock.advance(await survivor.poll_once())
+            await h.drain()
+        assert SALES_ALL_HANDS in adds_of(h, lena.id)
