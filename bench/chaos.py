@@ -25,7 +25,7 @@ from bench.stats import Row, Section, Target, fmt, percentile, row
 
 INTAKE_NOTES = {
     PUSHED: "POSTed to /events; ack = the first 2xx",
-    PULLED: "fetched (bot) or polled (hires); ack = published at the portal",
+    PULLED: "fetched (bot) or polled (hires); ack = committed by autojoin",
 }
 NAME = "chaos"
 TITLE = "Chaos soak: two replicas on PostgreSQL, kill -9 through the load, a faulty portal"
@@ -103,7 +103,7 @@ def intake_metrics(intake: str) -> list[tuple[str, Callable[[SeedResult], float]
     def share(r: SeedResult) -> IntakeFigures:
         return r.by_intake.get(intake, IntakeFigures())
 
-    return [
+    figures: list[tuple[str, Callable[[SeedResult], float], str, str]] = [
         (f"{intake}: events", lambda r: share(r).events, "", INTAKE_NOTES[intake]),
         (f"{intake}: lost", lambda r: share(r).lost, "", ""),
         (f"{intake}: ack → member p95", lambda r: _p(share(r).latencies, 95), "s", ""),
@@ -114,6 +114,22 @@ def intake_metrics(intake: str) -> list[tuple[str, Callable[[SeedResult], float]
             "",
         ),
     ]
+    if intake == PULLED:
+        figures += [
+            (
+                f"{intake}: published → member p95",
+                lambda r: _p(share(r).from_published, 95),
+                "s",
+                "from the moment it appeared at the portal: adds the wait for the next poll",
+            ),
+            (
+                f"{intake}: published → member max",
+                lambda r: max(share(r).from_published, default=math.nan),
+                "s",
+                "",
+            ),
+        ]
+    return figures
 
 
 def per_seed(results: Sequence[SeedResult], values: Sequence[float]) -> str:

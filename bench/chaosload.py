@@ -10,7 +10,9 @@ Intakes: how an event reaches a replica; planned events name theirs. `PushedInta
 portal POSTs form bodies to `/events`. `PulledIntake`: the event only happens at the portal
 (a message or `/join` to the Chatbots 2.0 fetch-mode bot, a new user nobody pushes) and the
 replicas find it by polling (`imbot.v2.Event.get`, `user.get`). Nothing answers a pulled event
-with a 2xx, so it counts as acknowledged the moment it is published at the portal.
+with a 2xx: it counts as acknowledged when autojoin committed it (its first job's
+`created_at`, read back after the run), which is also when the poller moves its offset or
+cursor past it; the wait from publication to that commit is reported apart.
 """
 
 from __future__ import annotations
@@ -65,8 +67,10 @@ class Bot:
 class Delivery:
     index: int  # the planned event
     copy: int  # 0, or 1 for the second delivery of a twice-delivered hire
-    acked_at: float | None = None  # unix time of the first 2xx
+    acked_at: float | None = None  # unix time of the first 2xx (pulled: filled in later)
     status: str = ""  # what that 2xx said (accepted, duplicate), or `published` (pulled)
+    published_at: float | None = None  # pulled: when the event appeared at the portal
+    key: str = ""  # pulled: the handler's key (`user:ID`, `msg:ID`), to find its commit
     attempts: int = 0
     refused: str = ""  # a 4xx: the bench built a body the service will never take
 
@@ -159,14 +163,16 @@ class PulledIntake:
         event = planned.event
         done = Delivery(planned.index, copy, attempts=1, status="published")
         if isinstance(event, Hire):
-            done.acked_at = self.hire(event.user.id)
+            done.published_at = self.hire(event.user.id)
+            done.key = f"user:{event.user.id}"
             return done
         stage, author = self.portal.stage, event.author.id
         if event.command:
-            stage.command(self.bot_id, author, "join", KEYWORD)
+            happened = stage.command(self.bot_id, author, "join", KEYWORD)
         else:
-            stage.message(self.bot_id, author, f"join {KEYWORD}")
-        done.acked_at = time.time()
+            happened = stage.message(self.bot_id, author, f"join {KEYWORD}")
+        done.published_at = time.time()
+        done.key = f"msg:{happened.message_id}"
         return done
 
 

@@ -39,6 +39,8 @@ class IntakeFigures:
     events: int = 0
     lost: int = 0
     latencies: list[float] = field(default_factory=list)
+    # pulled only: from publication at the portal (before any poll found it) to member
+    from_published: list[float] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -79,13 +81,29 @@ class SeedResult:
         return self.kills[-1].at - self.last_event_at if self.kills else math.nan
 
 
-def first_acks(deliveries: Iterable[Delivery]) -> dict[int, float]:
-    """Planned index → the unix time of the event's first 2xx (over its copies)."""
+def first_acks(
+    deliveries: Iterable[Delivery], committed: dict[str, float] | None = None
+) -> dict[int, float]:
+    """Planned index → the unix time of the event's first 2xx (over its copies); a pulled
+    event's is its commit (`committed`: handler key → first job's `created_at`)."""
     acks: dict[int, float] = {}
     for d in deliveries:
-        if d.acked_at is not None:
-            acks[d.index] = min(d.acked_at, acks.get(d.index, d.acked_at))
+        acked = d.acked_at if not d.key else (committed or {}).get(d.key)
+        if acked is not None:
+            acks[d.index] = min(acked, acks.get(d.index, acked))
     return acks
+
+
+def commit_times(database: str) -> dict[str, float]:
+    """Handler key (`user:ID`, `msg:ID`) → when its event's first job was committed."""
+    with closing(open_store(database, migrate=False)) as store:
+        jobs = store.jobs(limit=1_000_000)
+    times: dict[str, float] = {}
+    for job in jobs:
+        if job.event_key:
+            key = ":".join(job.event_key.split(":")[-2:])
+            times[key] = min(job.created_at, times.get(key, job.created_at))
+    return times
 
 
 def _ints(value: Any) -> list[int]:
@@ -148,7 +166,8 @@ def measure(stage: Stage, deliveries: Sequence[Delivery], database: str, seed: i
         for user, at in chat_joins:
             join_count[(cid, user)] += 1
             first_join.setdefault((cid, user), at)
-    acks = first_acks(deliveries)
+    acks = first_acks(deliveries, commit_times(database))
+    published = {d.index: d.published_at for d in deliveries if d.published_at is not None}
     replies = reply_figures(stage.plan, messages, acks)
     unanswered: set[int] = replies.pop("unanswered_indexes")
     pairs = lost = missing = wrong = 0
@@ -171,6 +190,8 @@ def measure(stage: Stage, deliveries: Sequence[Delivery], database: str, seed: i
                 continue
             latencies.append(max(0.0, joined - acked))
             share.latencies.append(latencies[-1])
+            if planned.index in published:
+                share.from_published.append(max(0.0, joined - published[planned.index]))
             wrong += hidden[chat].get(user) is not hide
         missing += gone
         if gone or planned.index in unanswered:

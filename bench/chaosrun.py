@@ -49,8 +49,8 @@ CLIENT_ID = "autojoin-chaos-bench-client-3b7e"
 BOT_TOKEN = "autojoin-chaos-bench-v2-token-51c0"
 V2_CODE = "autojoin_v2"  # the classic bot keeps the default code
 PUBLIC_URL = "https://autojoin.example.com"
-BOT_POLL_SECONDS = 1.0  # AUTOJOIN_BOT_POLL_SECONDS: how often the bot's queue is fetched
-HIRE_POLL_SECONDS = 2.0  # AUTOJOIN_HIRE_POLL_SECONDS
+BOT_POLL_SECONDS = 5.0  # AUTOJOIN_BOT_POLL_SECONDS (its default): how often the queue is fetched
+HIRE_POLL_SECONDS = 10.0  # AUTOJOIN_HIRE_POLL_SECONDS (default 300): short, to see the hires
 SETTLE_POLL = 0.5
 START_POLL_TIMEOUT = 60.0  # for the hire poll's first pass (a 500 backs it off)
 
@@ -147,8 +147,9 @@ def unfinished(database: str) -> int:
 
 
 def settled(stage: Stage, deliveries: Sequence[Delivery], database: str) -> bool:
-    """Every acknowledged event's memberships exist and no job is pending or running."""
-    acks = first_acks(deliveries)
+    """Every acknowledged or published (pulled) event's memberships exist and no job is
+    pending or running: a pulled event must first be found by a poll."""
+    acks = set(first_acks(deliveries)) | {d.index for d in deliveries if d.published_at}
     with stage.portal.lock:
         members = {cid: set(chat.members) for cid, chat in stage.portal.state.chats.items()}
     for planned in stage.plan:

@@ -13,7 +13,7 @@ import pytest
 
 from bench.__main__ import parse_args
 from bench.chaosload import PulledIntake, Replicas
-from bench.chaosmeasure import QUEUED, add_calls, reply_figures
+from bench.chaosmeasure import QUEUED, add_calls, first_acks, reply_figures
 from bench.chaosplan import (
     FULL,
     PULLED,
@@ -162,10 +162,14 @@ async def test_pulled_hires_appear_at_the_portal_in_id_order(tmp_path: Path) -> 
     second = await intake.deliver(late, 0, replicas)
     assert list(stage.portal.state.users)[-2:] == [early.event.user.id, late.event.user.id]
     first = await intake.deliver(early, 0, replicas)
-    assert first.acked_at is not None
-    assert second.acked_at is not None
-    assert first.acked_at <= second.acked_at
+    assert first.published_at is not None
+    assert second.published_at is not None
+    assert first.published_at <= second.published_at
     assert (first.status, second.status) == ("published", "published")
+    # acknowledged only once autojoin commits it: found by its handler's key afterwards
+    assert (first.acked_at, first.key) == (None, f"user:{early.event.user.id}")
+    committed = {f"user:{early.event.user.id}": 50.0}
+    assert first_acks([first, second], committed) == {early.index: 50.0}
     assert stage.portal.state.users[early.event.user.id].departments == (
         early.event.user.departments
     )
