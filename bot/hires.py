@@ -32,9 +32,6 @@ log = logging.getLogger("autojoin.hires")
 CURSOR_KEY: Final = "hires.cursor"
 LEASE_KEY: Final = "hires.lease"
 PAGE: Final = 50
-# A holder killed without dropping its lease is replaced after at most this much (or two
-# intervals, if longer); a pass that outlasts it only costs another process's duplicates.
-MIN_LEASE: Final = 10.0
 MAX_BACKOFF: Final = 3600.0
 FIELDS: Final = ("ID", "NAME", "LAST_NAME", "ACTIVE", "UF_DEPARTMENT", "USER_TYPE")
 
@@ -60,12 +57,13 @@ class HirePoller:
             key=LEASE_KEY,
             owner=self.owner,
             clock=self.clock,
+            lease=self.settings.lease_seconds,
         )
 
     async def poll_once(self) -> float:
         """One pass (every page); the seconds until the next."""
         interval = self.settings.hire_poll_seconds
-        lease = max(MIN_LEASE, 2 * interval)
+        lease = self.settings.lease_seconds
         if not await take_lease(self.store, LEASE_KEY, self.owner, self.clock(), lease):
             return interval
         try:
@@ -75,8 +73,8 @@ class HirePoller:
             else:
                 await self._new_hires(cursor)
         except PortalError as exc:
-            self.failures += 1
-            delay = min(MAX_BACKOFF, interval * 2.0**self.failures)
+            self.failures += 1  # one failure: the next turn as usual; then doubling
+            delay = min(MAX_BACKOFF, interval * 2.0 ** (self.failures - 1))
             log.warning("hire poll failed (%s); next try in %.0f s", exc.code, delay)
             return delay
         self.failures = 0

@@ -70,8 +70,8 @@ class BotFetcher:
 
     @property
     def lease_seconds(self) -> float:
-        """A dead holder is replaced within this; a slow turn past it only costs duplicates."""
-        return max(10.0, 3 * self.settings.bot_poll_seconds)
+        """A dead holder is replaced within this (a live one's heartbeat keeps it)."""
+        return self.settings.lease_seconds
 
     async def run(self) -> None:
         """Forever: one turn, then wait as long as the turn says."""
@@ -82,6 +82,7 @@ class BotFetcher:
             key=LEASE_KEY,
             owner=self.owner,
             clock=self.clock,
+            lease=self.lease_seconds,
         )
 
     async def poll_once(self) -> float:
@@ -154,8 +155,8 @@ class BotFetcher:
             await self.store.set_state(PAUSE_KEY, json.dumps(pause), self.clock())
             # Not registered yet is known locally, costs no call: look again soon.
             return self.settings.bot_poll_seconds if exc.code == "BOT_ID_REQUIRED" else PAUSED_POLL
-        self.failures += 1
-        delay = min(MAX_BACKOFF, self.settings.bot_poll_seconds * 2.0**self.failures)
+        self.failures += 1  # one failure: the next turn as usual; then doubling
+        delay = min(MAX_BACKOFF, self.settings.bot_poll_seconds * 2.0 ** (self.failures - 1))
         log.warning("bot fetch failed (%s); next try in %.0f s", exc.code, delay)
         return delay
 
