@@ -82,6 +82,7 @@ class WorkerProcess:
         if sock is None:
             return b""
         async with self._asking:
+            _drain(sock)  # the rest of a reply that came after its request timed out
             with anyio.move_on_after(METRICS_TIMEOUT):
                 try:
                     sock.send(METRICS)
@@ -143,6 +144,12 @@ class WorkerProcess:
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
+
+
+def _drain(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # BlockingIOError: nothing (more) waiting
+        while sock.recv(65536):
+            pass
 
 
 async def _read(sock: socket.socket, size: int) -> bytes:

@@ -118,3 +118,22 @@ async def test_serve_link_returns_at_end_of_file_and_answers_each_metrics_reques
             replies += chunk
     assert replies == b"\x00\x00\x00\x02ab" * 2
     assert woken  # at least one wake per read that held one
+
+
+@pytest.mark.anyio
+async def test_a_late_reply_is_not_taken_for_the_next_one() -> None:
+    """A reply that comes after its request gave up is dropped, not read as the next one's."""
+    slow = (
+        "import anyio, os, sys, time\n"
+        "from bot.workerproc import LINK_FD, serve_link\n"
+        "def late(): time.sleep(3.0); return b'late'\n"
+        "anyio.run(serve_link, int(os.environ[LINK_FD]), lambda: None, late)\n"
+    )
+    child = WorkerProcess([sys.executable, "-c", slow])
+    child.start()
+    try:
+        assert await child.metrics() == b""  # gave up after 2 s; the reply comes at 3 s
+        await anyio.sleep(1.5)
+        assert await child.metrics() == b""  # the late reply is drained, this one is late too
+    finally:
+        await child.stop()
