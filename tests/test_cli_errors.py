@@ -181,6 +181,7 @@ def test_serve_on_a_taken_port_is_one_line_and_opens_no_database(
         (["--host", "192.0.2.1"], ("--host 192.0.2.1", "not an address of this machine")),
         (["--host", "no such host!"], ("--host no such host!", "127.0.0.1", "0.0.0.0")),
         (["--metrics-port", "8000"], ("--metrics-port", "differ from --port")),
+        (["--no-worker", "--inline-worker"], ("--no-worker", "--inline-worker", "choose one")),
     ],
 )
 def test_serve_with_a_host_or_port_it_cannot_use_is_one_line(

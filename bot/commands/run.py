@@ -1,8 +1,8 @@
 """`serve` (HTTP front plus worker) and `worker` (worker only): the long-running processes.
 
 `serve` runs its worker as a child process (`bot.workerproc`): the acknowledgement path and
-the worker each get a core. `--inline-worker` keeps both in one process (one core, or a
-platform without `fork`); `--no-worker` leaves the worker to a separate `autojoin worker`.
+the worker each get a core. `--inline-worker` keeps both in one process (for one core);
+`--no-worker` leaves the worker to a separate `autojoin worker`.
 """
 
 from __future__ import annotations
