@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bench.chaosplan import Scale
-from bench.chaosrun import BOT_POLL_SECONDS, FAULT_RATE, HIRE_POLL_SECONDS
+from bench.chaosrun import BOT_POLL_SECONDS, FAULT_RATE
+from bot.worker import WorkerConfig
 
 
 def notes(scale: Scale, seeds: Sequence[int], quick: bool) -> list[str]:
     lease = (
-        "the service's default AUTOJOIN_LEASE_SECONDS (120 s)"
+        f"the service's default AUTOJOIN_LEASE_SECONDS ({WorkerConfig().lease_seconds:g} s)"
         if scale.lease_seconds is None
         else f"AUTOJOIN_LEASE_SECONDS={scale.lease_seconds:g} (shortened so CI settles fast: "
         "its latencies say nothing about the issue's bound)"
@@ -22,7 +23,8 @@ def notes(scale: Scale, seeds: Sequence[int], quick: bool) -> list[str]:
         f"+ worker) on one fresh PostgreSQL schema, with {lease}; AUTOJOIN_RECONCILE_MINUTES=0 "
         "so only the events reach the portal. Both intakes are on: pushed events (B24_APP_TOKEN, "
         "the classic bot's CLIENT_ID) and the pull intakes (B24_BOT_TOKEN: the Chatbots 2.0 bot "
-        f"fetched every {BOT_POLL_SECONDS:g} s; the hire poll every {HIRE_POLL_SECONDS:g} s, "
+        f"fetched every {BOT_POLL_SECONDS:g} s; the hire poll every {scale.hire_poll:g} s (its "
+        "default is 300 s), "
         "with B24_MEMBER_ID set so pushed and polled events share once-only keys). Both bots "
         "are registered first with `autojoin register-bot` (classic, then v2 in fetch mode), "
         "and the load starts once the hire poll has taken its starting point.",

@@ -46,6 +46,7 @@ class Scale:
     lease_seconds: float | None  # AUTOJOIN_LEASE_SECONDS; None: the service's default
     polled_hires: int = 0  # of `hires`: created at the portal only, found by the hire poll
     pulled_asks: int = 0  # of `asks`: sent to the Chatbots 2.0 bot, fetched by the replicas
+    hire_poll: float = 30.0  # AUTOJOIN_HIRE_POLL_SECONDS (default 300): short, to see the hires
 
     def scaled(self, factor: float) -> Scale:
         """Sizes and load duration times `factor` (kills keep their pace)."""
@@ -66,7 +67,7 @@ class Scale:
 # those, 300 hires only the hire poll sees and 20 requests the bot fetches.
 FULL = Scale(1500, 150, 60, 120.0, (15.0, 25.0), (1.0, 3.0), (0.5, 2.0), 300.0, None, 300, 20)
 # CI: a short lease so the kill after the last event is recovered from within seconds.
-QUICK = Scale(60, 6, 4, 8.0, (3.0, 5.0), (1.0, 2.0), (0.3, 1.0), 40.0, 6.0, 12, 2)
+QUICK = Scale(60, 6, 4, 8.0, (3.0, 5.0), (1.0, 2.0), (0.3, 1.0), 40.0, 6.0, 12, 2, 5.0)
 
 
 @dataclass(frozen=True, slots=True)

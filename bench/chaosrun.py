@@ -50,7 +50,6 @@ BOT_TOKEN = "autojoin-chaos-bench-v2-token-51c0"
 V2_CODE = "autojoin_v2"  # the classic bot keeps the default code
 PUBLIC_URL = "https://autojoin.example.com"
 BOT_POLL_SECONDS = 5.0  # AUTOJOIN_BOT_POLL_SECONDS (its default): how often the queue is fetched
-HIRE_POLL_SECONDS = 10.0  # AUTOJOIN_HIRE_POLL_SECONDS (default 300): short, to see the hires
 SETTLE_POLL = 0.5
 START_POLL_TIMEOUT = 60.0  # for the hire poll's first pass (a 500 backs it off)
 
@@ -102,7 +101,7 @@ def serve_env(stage: Stage, webhook: str, database: str, scale: Scale) -> dict[s
         # Pushed and polled hires share once-only keys only with the portal's member id.
         "B24_MEMBER_ID": MEMBER_ID,
         "AUTOJOIN_BOT_POLL_SECONDS": repr(BOT_POLL_SECONDS),
-        "AUTOJOIN_HIRE_POLL_SECONDS": repr(HIRE_POLL_SECONDS),
+        "AUTOJOIN_HIRE_POLL_SECONDS": repr(scale.hire_poll),
         "AUTOJOIN_PUBLIC_URL": PUBLIC_URL,
         "AUTOJOIN_RECONCILE_MINUTES": "0",  # only the events reach the portal
     }

@@ -58,7 +58,7 @@ class WorkerConfig:
     batch_size: int = 50
     coalesce_limit: int = 5_000
     coalesce_groups: int = 16
-    retry_base: float = 2.0
+    retry_base: float = 1.0  # the first retry after ~1 s (±25%): the bucket spaces them anyway
     retry_cap: float = 600.0
     probe_base: float = 30.0
     probe_cap: float = 300.0
