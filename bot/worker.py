@@ -52,12 +52,10 @@ class WorkerConfig:
     chat and history setting: `membership.GROUPS_PER_BATCH` of them fill one `batch`
     request), oldest first, at most `coalesce_limit` jobs: due adds still ride together, one
     request per claim, and one crash strands at most that one request's work, for one lease.
-    Kinds that cost a request per job (bot requests and replies) are claimed `batch_size` at
-    a time: a step runs them one after another, so a large claim at the portal's 2 requests a
-    second would keep the adds that arrive meanwhile waiting for the next claim."""
+    Kinds that cost a request per job are claimed `batch_size` at a time."""
 
     lease_seconds: float = 6.0
-    batch_size: int = 5
+    batch_size: int = 50
     coalesce_limit: int = 5_000
     coalesce_groups: int = 16
     retry_base: float = 1.0  # the first retry after ~1 s (±25%): the bucket spaces them anyway

@@ -19,7 +19,6 @@ from bot.chatbot.registration_classic import BotSetup, register_bot
 from bot.sandbox import FakePortal, Message
 from bot.sandbox.events import bot_command, bot_message
 from bot.sandbox.state import User
-from bot.worker import WorkerConfig
 from tests.fakes import FakeClock
 from tests.harness import Harness, open_harness
 
@@ -79,19 +78,13 @@ async def bot_stage(
     portal: FakePortal | None = None,
     clock: FakeClock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-    config: WorkerConfig | None = None,
     **env: str,
 ) -> AsyncIterator[BotStage]:
     if rules is not None:
         (tmp_path / "rules.yaml").write_text(rules, encoding="utf-8")
     settings: dict[str, Any] = {"B24_BOT_CLIENT_ID": CLIENT, "AUTOJOIN_PUBLIC_URL": PUBLIC_URL}
     async with open_harness(
-        tmp_path,
-        portal=portal,
-        clock=clock,
-        transport=transport,
-        config=config,
-        **(settings | env),
+        tmp_path, portal=portal, clock=clock, transport=transport, **(settings | env)
     ) as h:
         worker = h.services.worker
         assert worker is not None

@@ -18,7 +18,7 @@ import pytest
 
 from bot.jobs import BOT_REPLY
 from bot.sandbox import FakePortal
-from bot.worker import PAUSE_KEY, PauseState, WorkerConfig
+from bot.worker import PAUSE_KEY, PauseState
 from tests.fakes import FakeClock, FakeCrashTransport
 from tests.scenarios.bot_kit import BotStage, bot_stage
 from tests.store.conftest import Backend, backend, pg_dsn
@@ -38,14 +38,8 @@ async def stage(
     clock = FakeClock()
     portal = FakePortal(clock=clock)
     crash = FakeCrashTransport(httpx.ASGITransport(app=portal.app), REPLY_METHODS)
-    config = WorkerConfig(batch_size=len(PEOPLE))  # the six replies, claimed in one step
     async with bot_stage(
-        tmp_path,
-        portal=portal,
-        clock=clock,
-        transport=crash,
-        config=config,
-        AUTOJOIN_DATABASE_URL=backend.url,
+        tmp_path, portal=portal, clock=clock, transport=crash, AUTOJOIN_DATABASE_URL=backend.url
     ) as s:
         yield s, crash
 
