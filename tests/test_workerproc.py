@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -17,12 +18,17 @@ from pathlib import Path
 import anyio
 import pytest
 
+import handlers
+from bot.sandbox import FakePortal
+from bot.wiring import build_services
 from bot.workerproc import WorkerProcess, serve_link
+from tests.harness import make_settings
 from tests.processes import wait_until
 
 # A worker stand-in: counts wakes into a file, answers `m` with a fixed text, exits at EOF.
 LINKED = """
-import anyio, os, sys
+import anyio, os, signal, sys
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
 from bot.workerproc import LINK_FD, serve_link
 out = sys.argv[1]
 def wake():
@@ -137,3 +143,32 @@ async def test_a_late_reply_is_not_taken_for_the_next_one() -> None:
         assert await child.metrics() == b""  # the late reply is drained, this one is late too
     finally:
         await child.stop()
+
+
+@pytest.mark.anyio
+async def test_a_front_runs_starts_wakes_asks_and_stops_its_worker_process(
+    tmp_path: Path,
+) -> None:
+    """`serve`'s front as the composition root builds it, with a stand-in worker process:
+    its lifespan starts the child, a wake and a metrics scrape reach it, and the end of the
+    lifespan stops it."""
+    argv, out = linked(tmp_path)
+    child = WorkerProcess(argv)
+    settings = make_settings(tmp_path, FakePortal(), AUTOJOIN_RULES_POLL="0.05")
+    services = build_services(settings, router=handlers.router, worker_process=child)
+    assert services.worker is None  # no worker in the front
+    assert services.child is child
+    async with services.running():
+        await wait_for(lambda: child.proc is not None and child._sock is not None, "the child")
+        assert await services.refresh_metrics() == b"# worker says hi\n"
+        services.wake_worker()
+        await wait_for(lambda: out.exists() and "w" in out.read_text(), "a wake")
+        assert not [r for r in await services.health_reasons() if r.get("check") == "worker"]
+        first = child.proc.pid if child.proc else 0
+        os.kill(os.getpid(), signal.SIGHUP)  # reloads the rules here, and is passed on
+        await anyio.sleep(0.3)  # the rules watcher polls meanwhile
+        assert child.proc is not None
+        assert child.proc.poll() is None  # the stand-in ignores it; the same child runs on
+        assert child.proc.pid == first
+    assert child.proc is not None
+    assert child.proc.poll() is not None  # stopped with the lifespan
