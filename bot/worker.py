@@ -64,6 +64,7 @@ class WorkerConfig:
     probe_cap: float = 300.0
     coalesce_window: float = 0.2
     idle_poll: float = 1.0
+    spare_requests: float = 2.0  # a claim waits until a request fits with these left free
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,7 @@ class Worker:
         paused = await self.pause_state()
         if paused is not None and not await self._probe(paused):
             return 0
+        await self._wait_for_room()
         now, lease = self.clock(), self.config.lease_seconds
         coalesced = [k for k in COALESCED if k in self.executors]
         others = [k for k in self.executors if k not in COALESCED]
@@ -219,6 +221,18 @@ class Worker:
             await self.release_held()
         self._held = []  # not in `finally`: a cancelled step leaves them for release_held
         return len(jobs)
+
+    async def _wait_for_room(self) -> None:
+        """Claim when a request can go out at once, not before: a claim that then queued in
+        the bucket would hold its jobs (a crash strands them for a lease) while adds that
+        arrive meanwhile wait for the next claim and its own turn. Waiting here instead, the
+        batch carries everything due when it leaves, and `spare_requests` slots stay free
+        for what cannot be merged (replies, polls, the other replica's claims)."""
+        while not self._stopping:
+            wait = await self.ctx.client.until_room(self.config.spare_requests)
+            if wait < 0.001:  # a rounding remainder: sleeping it would not move a clock
+                return
+            await self.sleep(wait)
 
     async def _heartbeat(self, claimed_at: float) -> None:
         """Extend the leases of held jobs while the step runs (a drained bucket, a slow call).

@@ -63,6 +63,9 @@ class Rig:
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     async with open_harness(tmp_path) as h:
         assert h.services.worker is not None
+        # A fresh process counts the portal's bucket as full; a minute later it has drained,
+        # so a claim here does not first wait for room (that wait has its own test).
+        h.clock.advance(60)
         yield Rig(h, h.services.back_store, h.services.worker.ctx)
 
 
@@ -376,6 +379,45 @@ async def test_an_idle_loop_wakes_for_new_work_and_lets_adds_gather(tmp_path: Pa
                 await worker.finished.wait()
         assert seen == [2]  # both adds in one run
         assert 0.2 in clock.sleeps  # the coalescing window, on the injected clock
+
+
+async def test_a_claim_waits_for_room_in_the_bucket_and_takes_what_arrived_meanwhile(
+    tmp_path: Path,
+) -> None:
+    """The bucket is full: the step waits until a request fits with `spare_requests` left
+    free, then claims, so the add that became due while it waited rides in the same call."""
+    async with rig(tmp_path) as r:
+        clock = r.harness.clock
+        await r.enqueue({"n": 1})
+        await r.ctx.client.bucket.saturate()  # the portal said QUERY_LIMIT_EXCEEDED: level 50
+        start = clock()
+        seen: list[list[int]] = []
+        slept: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            if not slept:
+                await r.store.enqueue([NewJob(ADD_TO_CHAT, {"n": 2}, "late")], clock())
+            slept.append(seconds)
+            await clock.sleep(seconds)
+
+        async def record(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Result]:
+            seen.append(sorted(job.payload["n"] for job in jobs))
+            assert clock() - start == pytest.approx(2.5), "claimed once 51 + 2 spare fit in 48"
+            return {job.id: Done() for job in jobs}
+
+        worker = Worker(
+            r.store,
+            {ADD_TO_CHAT: record},
+            r.ctx,
+            clock=clock,
+            sleep=sleep,
+            config=WorkerConfig(spare_requests=2.0),
+            owner="w-test",
+        )
+        assert await worker.step() == 2
+        assert seen == [[1, 2]]
+        assert slept == [pytest.approx(2.5)]
+        assert await r.ctx.client.bucket.level() == pytest.approx(45.0), "nothing reserved"
 
 
 async def test_the_heartbeat_extends_the_leases_of_a_long_step(tmp_path: Path) -> None:

@@ -89,6 +89,10 @@ class PortalClient:
     def __repr__(self) -> str:
         return f"PortalClient({self.webhook!r})"
 
+    async def until_room(self, spare: float = 0.0) -> float:
+        """Seconds until a request would pass the bucket at once, `spare` slots left over."""
+        return await self.bucket.until_room(spare)
+
     async def call(self, method: str, params: Mapping[str, Any] | None = None) -> Reply:
         """One REST call; raises the `PortalError` subclass the error table names."""
         _check_method(method)
