@@ -64,7 +64,6 @@ class WorkerConfig:
     probe_cap: float = 300.0
     coalesce_window: float = 0.2
     idle_poll: float = 1.0
-    spare_requests: float = 2.0  # a claim waits until a request fits with these left free
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,15 +222,14 @@ class Worker:
         return len(jobs)
 
     async def _wait_for_room(self) -> None:
-        """Claim when a request can go out at once, not before: a claim that then queued in
-        the bucket would hold its jobs (a crash strands them for a lease) while adds that
-        arrive meanwhile wait for the next claim and its own turn. Waiting here instead, the
-        batch carries everything due when it leaves, and `spare_requests` slots stay free
-        for what cannot be merged (replies, polls, the other replica's claims)."""
-        while not self._stopping:
-            wait = await self.ctx.client.until_room(self.config.spare_requests)
-            if wait < 0.001:  # a rounding remainder: sleeping it would not move a clock
-                return
+        """Wait out the bucket's queue as it stands, then claim: a claim made first would
+        queue in the bucket holding its jobs (a crash strands them for a lease) while adds
+        that arrive meanwhile wait for the next claim and its own turn. Claimed after the
+        wait, the batch carries everything due by then and queues only behind what others
+        reserved meanwhile. One wait, not a loop: a stream of others' requests must not
+        starve the claim."""
+        wait = await self.ctx.client.until_room()
+        if wait >= 0.001:  # below that, a rounding remainder: sleeping it moves no clock
             await self.sleep(wait)
 
     async def _heartbeat(self, claimed_at: float) -> None:

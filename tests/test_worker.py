@@ -381,15 +381,16 @@ async def test_an_idle_loop_wakes_for_new_work_and_lets_adds_gather(tmp_path: Pa
         assert 0.2 in clock.sleeps  # the coalescing window, on the injected clock
 
 
-async def test_a_claim_waits_for_room_in_the_bucket_and_takes_what_arrived_meanwhile(
+async def test_a_claim_waits_out_the_bucket_queue_once_and_takes_what_arrived_meanwhile(
     tmp_path: Path,
 ) -> None:
-    """The bucket is full: the step waits until a request fits with `spare_requests` left
-    free, then claims, so the add that became due while it waited rides in the same call."""
+    """The bucket is over its limit: the step waits until a request would pass, then
+    claims, so the add that became due while it waited rides in the same call. A request
+    someone else reserved meanwhile does not make it wait again (no starvation)."""
     async with rig(tmp_path) as r:
-        clock = r.harness.clock
+        clock, bucket = r.harness.clock, r.ctx.client.bucket
         await r.enqueue({"n": 1})
-        await r.ctx.client.bucket.saturate()  # the portal said QUERY_LIMIT_EXCEEDED: level 50
+        await bucket.saturate()  # the portal said QUERY_LIMIT_EXCEEDED: level 50
         start = clock()
         seen: list[list[int]] = []
         slept: list[float] = []
@@ -397,27 +398,22 @@ async def test_a_claim_waits_for_room_in_the_bucket_and_takes_what_arrived_meanw
         async def sleep(seconds: float) -> None:
             if not slept:
                 await r.store.enqueue([NewJob(ADD_TO_CHAT, {"n": 2}, "late")], clock())
+                await bucket.reserve()  # a reply, a poll: it queues ahead of the claim
             slept.append(seconds)
             await clock.sleep(seconds)
 
         async def record(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Result]:
             seen.append(sorted(job.payload["n"] for job in jobs))
-            assert clock() - start == pytest.approx(2.5), "claimed once 51 + 2 spare fit in 48"
+            assert clock() - start == pytest.approx(1.5), "claimed once 51 drained to 48"
             return {job.id: Done() for job in jobs}
 
         worker = Worker(
-            r.store,
-            {ADD_TO_CHAT: record},
-            r.ctx,
-            clock=clock,
-            sleep=sleep,
-            config=WorkerConfig(spare_requests=2.0),
-            owner="w-test",
+            r.store, {ADD_TO_CHAT: record}, r.ctx, clock=clock, sleep=sleep, owner="w-test"
         )
         assert await worker.step() == 2
         assert seen == [[1, 2]]
-        assert slept == [pytest.approx(2.5)]
-        assert await r.ctx.client.bucket.level() == pytest.approx(45.0), "nothing reserved"
+        assert slept == [pytest.approx(1.5)], "one wait, not one per newcomer"
+        assert await bucket.level() == pytest.approx(48.0), "50 + the other 1 - 3 drained: no more"
 
 
 async def test_the_heartbeat_extends_the_leases_of_a_long_step(tmp_path: Path) -> None:

@@ -145,16 +145,16 @@ class LeakyBucket:
         """The current level, queued reservations included (read-only)."""
         return self._drained(await self.state.load(), self.clock())[0]
 
-    async def until_room(self, spare: float = 0.0) -> float:
-        """Seconds until one more request would go out at once with `spare` slots still
-        free; nothing is reserved. A caller that can choose *what* to send when its turn
-        comes (the worker's claim) waits here instead of in a reservation: its request then
-        carries everything that became due meanwhile, and it holds no work while it waits."""
+    async def until_room(self) -> float:
+        """Seconds until one more request would go out at once; nothing is reserved. A
+        caller that can choose *what* to send when its turn comes (the worker's claim) waits
+        here instead of in a reservation: its request then carries everything that became
+        due meanwhile, and it holds no work while it waits."""
         now = self.clock()
         level = self._drained(await self.state.load(), now)[0]
         if self._start_full:
             level = max(level, self._drained(None, now)[0])
-        return max(0.0, (level + 1.0 + spare - self.limit) / self.rate)
+        return max(0.0, (level + 1.0 - self.limit) / self.rate)
 
     async def reserve(self) -> float:
         """Record one request now; return how long its caller must wait before sending it."""

@@ -89,9 +89,9 @@ class PortalClient:
     def __repr__(self) -> str:
         return f"PortalClient({self.webhook!r})"
 
-    async def until_room(self, spare: float = 0.0) -> float:
-        """Seconds until a request would pass the bucket at once, `spare` slots left over."""
-        return await self.bucket.until_room(spare)
+    async def until_room(self) -> float:
+        """Seconds until a request would pass the bucket at once (nothing is reserved)."""
+        return await self.bucket.until_room()
 
     async def call(self, method: str, params: Mapping[str, Any] | None = None) -> Reply:
         """One REST call; raises the `PortalError` subclass the error table names."""

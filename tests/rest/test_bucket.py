@@ -180,15 +180,14 @@ async def test_a_fresh_process_counts_from_full_at_its_start_whatever_is_stored(
 @pytest.mark.anyio
 async def test_until_room_says_when_a_request_would_pass_at_once_and_reserves_nothing() -> None:
     clock = FakeClock()
-    state = MemoryBucketState((48.0, clock()))  # at the limit (50 - headroom 2)
+    state = MemoryBucketState((50.0, clock()))  # two over the limit (50 - headroom 2)
     b = LeakyBucket(50, 2.0, clock=clock, sleep=clock.sleep, state=state)
-    assert await b.until_room() == pytest.approx(0.5)
-    assert await b.until_room(spare=2) == pytest.approx(1.5), "two slots left free: 3 to drain"
-    assert await b.level() == pytest.approx(48.0), "asking reserved nothing"
+    assert await b.until_room() == pytest.approx(1.5), "51 must drain to 48"
+    assert await b.level() == pytest.approx(50.0), "asking reserved nothing"
     clock.advance(1.5)
-    assert await b.until_room(spare=2) == 0
+    assert await b.until_room() == 0
     await b.reserve()
-    assert await b.until_room(spare=2) == pytest.approx(0.5), "a reservation counts"
+    assert await b.until_room() == pytest.approx(0.5), "a reservation counts"
 
 
 @pytest.mark.anyio
