@@ -16,6 +16,11 @@ Claims of coalescing kinds take every due job of at most `coalesce_groups` chats
 `batch` request carries), up to `coalesce_limit` jobs, so one crash strands at most one
 request's worth of work, for one lease.
 
+`run_forever` runs two lanes, each its own loop of steps: coalescing kinds (adds, removals,
+department lookups) and per-request kinds (the bot's requests and replies). A step of replies
+costs a request per job at the portal's pace; in one loop, adds that arrived meanwhile waited
+for all of them. Each step first waits out the rate bucket's queue, then claims.
+
 Jobs whose repetition a person would notice (a bot reply) are settled one by one, each right
 after its own portal call (`settle_each`), so a crash can repeat at most the one whose
 commit it interrupted; the others are settled per group, one commit for thousands of adds.
@@ -28,7 +33,7 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import anyio
 
@@ -99,6 +104,24 @@ class PauseState:
             return None
 
 
+@dataclass(slots=True)
+class Lane:
+    """One loop of `run_forever`: the kinds it claims, and its own wake-up."""
+
+    name: str
+    kinds: tuple[str, ...]
+    wake: anyio.Event = field(default_factory=anyio.Event)
+
+
+def lanes(kinds: Collection[str]) -> list[Lane]:
+    """Coalescing kinds (adds, removals, department lookups: a few requests for any number
+    of jobs) and per-request kinds (the bot's requests and replies: one request each) run
+    in separate loops, so that neither waits for the other's turns in the bucket."""
+    merged = tuple(k for k in COALESCED if k in kinds)
+    single = tuple(k for k in kinds if k not in COALESCED)
+    return [Lane(name, ks) for name, ks in (("adds", merged), ("requests", single)) if ks]
+
+
 def backoff(attempts: int, base: float, cap: float, rng: random.Random) -> float:
     """Exponential with ±25% jitter, so retries from one outage do not arrive together."""
     raw = min(cap, base * 2.0 ** max(0, attempts - 1))
@@ -132,10 +155,9 @@ class Worker:
         self.rng = rng or random.Random()
         self.settle_each = frozenset(settle_each)
         self.beat = beat
-        self._wake = anyio.Event()
+        self._lanes = lanes(list(executors))
         self._stopping = False
-        self._held: list[int] = []
-        self._full = False  # the last step claimed a whole batch: more is waiting
+        self._holding: list[list[int]] = []  # per running step: the job ids it still holds
         self.finished = anyio.Event()
 
     # -- pause -------------------------------------------------------------
@@ -175,51 +197,67 @@ class Worker:
         return True
 
     # -- one step ------------------------------------------------------------
-    async def step(self) -> int:
-        """Claim what is due and run it; return how many jobs were handled."""
+    async def step(self, kinds: Collection[str] | None = None) -> int:
+        """Claim what is due of `kinds` (default: every kind) and run it; return how many
+        jobs were handled."""
+        handled, _ = await self._step(tuple(self.executors if kinds is None else kinds))
+        return handled
+
+    async def _step(self, kinds: tuple[str, ...]) -> tuple[int, bool]:
+        """(jobs handled, whether the claim was full: more is waiting)."""
         paused = await self.pause_state()
         if paused is not None and not await self._probe(paused):
-            return 0
+            return 0, False
         await self._wait_for_room()
         now, lease = self.clock(), self.config.lease_seconds
-        coalesced = [k for k in COALESCED if k in self.executors]
-        others = [k for k in self.executors if k not in COALESCED]
-        jobs = await self.store.claim(self.owner, now, lease, self.config.batch_size, others)
-        merged = await self.store.claim(
-            self.owner,
-            now,
-            lease,
-            self.config.coalesce_limit,
-            coalesced,
-            groups=self.config.coalesce_groups,
+        coalesced = [k for k in COALESCED if k in kinds and k in self.executors]
+        others = [k for k in kinds if k in self.executors and k not in COALESCED]
+        jobs = (
+            await self.store.claim(self.owner, now, lease, self.config.batch_size, others)
+            if others
+            else []
         )
-        self._full = (
+        merged = (
+            await self.store.claim(
+                self.owner,
+                now,
+                lease,
+                self.config.coalesce_limit,
+                coalesced,
+                groups=self.config.coalesce_groups,
+            )
+            if coalesced
+            else []
+        )
+        full = (
             len(jobs) >= self.config.batch_size
             or len(merged) >= self.config.coalesce_limit
             or len({job.group for job in merged}) >= self.config.coalesce_groups
         )
         jobs += merged
         if not jobs:
-            return 0
-        self._held = [job.id for job in jobs]
+            return 0, full
+        held = [job.id for job in jobs]
+        self._holding.append(held)
         by_kind: dict[str, list[Job]] = {}
         # Coalesced kinds first: a reply waiting on this step's adds then sees them done.
         for job in sorted(jobs, key=lambda j: j.kind not in COALESCED):
             by_kind.setdefault(job.kind, []).append(job)
         wide: PortalWideError | None = None
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._heartbeat, now)
+            tg.start_soon(self._heartbeat, now, held)
             try:
                 for kind, group in by_kind.items():
-                    await self._run_kind(kind, group)
+                    await self._run_kind(kind, group, held)
             except PortalWideError as exc:
                 wide = exc
             tg.cancel_scope.cancel()
         if wide is not None:
             await self._pause(wide, None)
-            await self.release_held()
-        self._held = []  # not in `finally`: a cancelled step leaves them for release_held
-        return len(jobs)
+            await self._release(held)
+        # Not in `finally`: a cancelled step leaves its jobs for release_held.
+        self._holding = [h for h in self._holding if h is not held]
+        return len(jobs), full
 
     async def _wait_for_room(self) -> None:
         """Wait out the bucket's queue as it stands, then claim: a claim made first would
@@ -232,7 +270,7 @@ class Worker:
         if wait >= 0.001:  # below that, a rounding remainder: sleeping it moves no clock
             await self.sleep(wait)
 
-    async def _heartbeat(self, claimed_at: float) -> None:
+    async def _heartbeat(self, claimed_at: float, held: list[int]) -> None:
         """Extend the leases of held jobs while the step runs (a drained bucket, a slow call).
 
         The first beat comes a third of a lease after the claim's `now`, sooner if the claim
@@ -244,26 +282,26 @@ class Worker:
         while True:
             await self.beat(wait)
             wait = lease / 3
-            if not self._held:
+            if not held:
                 continue
             try:
-                await self.store.extend_lease(self._held, self.owner, self.clock() + lease)
+                await self.store.extend_lease(held, self.owner, self.clock() + lease)
             except StoreError as exc:
                 log.warning("lease heartbeat failed (%s); trying again in %.0fs", exc, lease / 3)
 
-    async def _run_kind(self, kind: str, jobs: Sequence[Job]) -> None:
+    async def _run_kind(self, kind: str, jobs: Sequence[Job], held: list[int]) -> None:
         executor = self.executors.get(kind)
         if executor is None:
             missing = Dead("UNKNOWN_KIND", f"no executor for job kind {kind}")
-            await self._settle(jobs, dict.fromkeys((job.id for job in jobs), missing))
+            await self._settle(jobs, dict.fromkeys((job.id for job in jobs), missing), held)
             return
         if kind in self.settle_each:
             # One job, one call, one commit: a crash repeats at most the call in flight.
             for job in jobs:
-                await self._settle([job], await self._execute(kind, executor, [job]))
+                await self._settle([job], await self._execute(kind, executor, [job]), held)
             return
         results = await self._execute(kind, executor, jobs)
-        await self._settle(jobs, results)
+        await self._settle(jobs, results, held)
 
     async def _execute(
         self, kind: str, executor: Executor, jobs: Sequence[Job]
@@ -290,7 +328,9 @@ class Worker:
             results.update(await self._execute(kind, executor, [job]))
         return results
 
-    async def _settle(self, jobs: Sequence[Job], results: Mapping[int, Result]) -> None:
+    async def _settle(
+        self, jobs: Sequence[Job], results: Mapping[int, Result], held: list[int]
+    ) -> None:
         """One transaction for the whole group: thousands of adds cost one commit."""
         now = self.clock()
         items: list[Settlement] = []
@@ -342,7 +382,7 @@ class Worker:
         for job_id in lost:
             log.warning("job %s: lease lost to another worker; result discarded", job_id)
         settled = {job.id for job in jobs}
-        self._held = [i for i in self._held if i not in settled]
+        held[:] = [i for i in held if i not in settled]
 
     # -- loops ---------------------------------------------------------------
     async def run_until_idle(self, max_steps: int = 10_000) -> None:
@@ -352,59 +392,73 @@ class Worker:
                 return
 
     def wake(self) -> None:
-        self._wake.set()
+        for lane in self._lanes:
+            lane.wake.set()
 
     async def run_forever(self) -> None:
-        failures = 0
+        """One loop per lane (`lanes`): a step of replies, each a request at the portal's
+        pace, never holds up the adds that arrive meanwhile, nor a batch the replies."""
         try:
-            while not self._stopping:
-                try:
-                    handled = await self.step()
-                except Exception:
-                    # The database (or anything else) failed: the loop must outlive it.
-                    # Claimed jobs come back when their lease ends.
-                    failures += 1
-                    delay = min(self.config.probe_base, self.config.idle_poll * 2 ** (failures - 1))
-                    log.exception("worker step failed; trying again in %.0fs", delay)
-                    await self._rest(delay)
-                    continue
-                failures = 0
-                if self._stopping:
-                    continue
-                if handled:
-                    if self._wake.is_set() and not self._full:
-                        # Events arrived while this step ran: give their adds the same
-                        # window to merge as after an idle wake-up. Under a stream this
-                        # turns many small steps (each a claim, a batch with member lists
-                        # and a settle, all in front of the acks' commits) into few large
-                        # ones. A full batch means a backlog: no waiting then.
-                        self._wake = anyio.Event()
-                        await self.sleep(self.config.coalesce_window)
-                    continue
-                with anyio.move_on_after(self.config.idle_poll):
-                    await self._wake.wait()
-                if self._wake.is_set() and not self._stopping:
-                    self._wake = anyio.Event()
-                    await self.sleep(self.config.coalesce_window)  # let concurrent adds merge
+            async with anyio.create_task_group() as tg:
+                for lane in self._lanes:
+                    tg.start_soon(self._run_lane, lane)
         finally:
             self.finished.set()
 
-    async def _rest(self, seconds: float) -> None:
+    async def _run_lane(self, lane: Lane) -> None:
+        failures = 0
+        while not self._stopping:
+            try:
+                handled, full = await self._step(lane.kinds)
+            except Exception:
+                # The database (or anything else) failed: the loop must outlive it.
+                # Claimed jobs come back when their lease ends.
+                failures += 1
+                delay = min(self.config.probe_base, self.config.idle_poll * 2 ** (failures - 1))
+                log.exception("worker step failed; trying again in %.0fs", delay)
+                await self._rest(delay, lane)
+                continue
+            failures = 0
+            if self._stopping:
+                continue
+            if handled:
+                if lane.wake.is_set() and not full:
+                    # Events arrived while this step ran: give their adds the same
+                    # window to merge as after an idle wake-up. Under a stream this
+                    # turns many small steps (each a claim, a batch with member lists
+                    # and a settle, all in front of the acks' commits) into few large
+                    # ones. A full batch means a backlog: no waiting then.
+                    lane.wake = anyio.Event()
+                    await self.sleep(self.config.coalesce_window)
+                continue
+            with anyio.move_on_after(self.config.idle_poll):
+                await lane.wake.wait()
+            if lane.wake.is_set() and not self._stopping:
+                lane.wake = anyio.Event()
+                await self.sleep(self.config.coalesce_window)  # let concurrent adds merge
+
+    async def _rest(self, seconds: float, lane: Lane) -> None:
         """Wait `seconds`, or less if a stop is requested (new events do not cut it short)."""
         with anyio.move_on_after(seconds):
             while not self._stopping:
-                await self._wake.wait()
+                await lane.wake.wait()
                 if not self._stopping:
-                    self._wake = anyio.Event()
+                    lane.wake = anyio.Event()
 
     def request_stop(self) -> None:
-        """Stop claiming new work; the current step may finish."""
+        """Stop claiming new work; the current steps may finish."""
         self._stopping = True
-        self._wake.set()
+        self.wake()
 
     async def release_held(self) -> None:
         """Jobs still held go back to the queue without spending attempts."""
-        if self._held:
-            held, self._held = self._held, []
-            await self.store.release(held, self.owner, self.clock())
-            log.info("released %d in-flight jobs", len(held))
+        holding, self._holding = self._holding, []
+        for held in holding:
+            await self._release(held)
+
+    async def _release(self, held: list[int]) -> None:
+        if held:
+            ids = list(held)
+            held.clear()
+            await self.store.release(ids, self.owner, self.clock())
+            log.info("released %d in-flight jobs", len(ids))

@@ -201,7 +201,7 @@ async def test_unknown_kind_jobs_that_reach_the_runner_die_with_the_reason(tmp_p
         await r.enqueue({"n": 1}, kind="retired.kind")
         worker = r.worker({})
         claimed = await r.store.claim(worker.owner, r.harness.clock(), 60, 10)
-        await worker._run_kind("retired.kind", claimed)
+        await worker._run_kind("retired.kind", claimed, [job.id for job in claimed])
         [job] = await r.jobs()
         assert (job.state, job.last_code) == (DEAD, "UNKNOWN_KIND")
         assert job.last_error == "no executor for job kind retired.kind"
@@ -414,6 +414,43 @@ async def test_a_claim_waits_out_the_bucket_queue_once_and_takes_what_arrived_me
         assert seen == [[1, 2]]
         assert slept == [pytest.approx(1.5)], "one wait, not one per newcomer"
         assert await bucket.level() == pytest.approx(48.0), "50 + the other 1 - 3 drained: no more"
+
+
+async def test_adds_run_while_a_reply_waits_for_its_turn(tmp_path: Path) -> None:
+    """Two lanes: a reply stuck in the bucket (here: until released) does not hold up an
+    add that arrives meanwhile; one loop would run the add only after the reply."""
+    async with rig(tmp_path) as r:
+        reply_started, release_reply, added = anyio.Event(), anyio.Event(), anyio.Event()
+        order: list[str] = []
+
+        async def reply(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Result]:
+            reply_started.set()
+            await release_reply.wait()
+            order.append("reply")
+            return {job.id: Done() for job in jobs}
+
+        async def add(jobs: Sequence[Job], ctx: WorkContext) -> dict[int, Result]:
+            order.append("add")
+            added.set()
+            return {job.id: Done() for job in jobs}
+
+        config = WorkerConfig(idle_poll=0.05, coalesce_window=0.0)
+        worker = r.worker({ADD_TO_CHAT: add, BOT_REPLY: reply}, config=config)
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(worker.run_forever)
+                await r.enqueue({"say": "hi"}, kind=BOT_REPLY)
+                worker.wake()
+                await reply_started.wait()
+                await r.enqueue({"n": 1})
+                worker.wake()
+                with anyio.move_on_after(5):
+                    await added.wait()
+                release_reply.set()
+                worker.request_stop()
+                await worker.finished.wait()
+        assert order == ["add", "reply"]
+        assert [j.state for j in await r.jobs()] == [DONE, DONE]
 
 
 async def test_the_heartbeat_extends_the_leases_of_a_long_step(tmp_path: Path) -> None:
