@@ -415,7 +415,7 @@ class Worker:
                 # Claimed jobs come back when their lease ends.
                 failures += 1
                 delay = min(self.config.probe_base, self.config.idle_poll * 2 ** (failures - 1))
-                log.exception("worker step failed; trying again in %.0fs", delay)
+                log.exception("worker step (%s) failed; trying again in %.0fs", lane.name, delay)
                 await self._rest(delay, lane)
                 continue
             failures = 0

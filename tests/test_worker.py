@@ -353,7 +353,7 @@ async def test_the_loop_outlives_a_failing_step_and_stops_on_request(
                 clock.advance(61)  # the failed step's lease ends: the job comes back
                 worker.wake()
                 await worker.finished.wait()
-        assert "worker step failed" in caplog.text
+        assert "worker step (adds) failed" in caplog.text
         [job] = await r.jobs()
         assert (job.state, job.attempts, calls) == (DONE, 2, 2)
 

@@ -151,15 +151,17 @@ class LeakyBucket:
         here instead of in a reservation: its request then carries everything that became
         due meanwhile, and it holds no work while it waits."""
         now = self.clock()
-        level = self._drained(await self.state.load(), now)[0]
-        if self._start_full:
-            level = max(level, self._drained(None, now)[0])
+        level = max(self._drained(await self.state.load(), now)[0], self._floor(now))
         return max(0.0, (level + 1.0 - self.limit) / self.rate)
+
+    def _floor(self, now: float) -> float:
+        """Until its first reservation, a process counts the bucket as full when it was built."""
+        return self._drained(None, now)[0] if self._start_full else 0.0
 
     async def reserve(self) -> float:
         """Record one request now; return how long its caller must wait before sending it."""
         now = self.clock()
-        floor = self._drained(None, now)[0] if self._start_full else 0.0  # full when built
+        floor = self._floor(now)
 
         def take(stored: BucketLevel | None) -> BucketLevel:
             level, at = self._drained(stored, now)
