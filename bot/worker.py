@@ -435,7 +435,9 @@ class Worker:
                 await lane.wake.wait()
             if lane.wake.is_set() and not self._stopping:
                 lane.wake = anyio.Event()
-                await self.sleep(self.config.coalesce_window)  # let concurrent adds merge
+                # Let concurrent adds merge; in the requests lane it spaces the steps that
+                # every accepted event's wake-up would otherwise trigger.
+                await self.sleep(self.config.coalesce_window)
 
     async def _rest(self, seconds: float, lane: Lane) -> None:
         """Wait `seconds`, or less if a stop is requested (new events do not cut it short)."""
