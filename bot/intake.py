@@ -9,7 +9,7 @@ event gets the same key, so one delivered twice, or both pushed and pulled, runs
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.events import Event
@@ -84,20 +84,40 @@ class Intake:
             self.metrics.event(event.name, "ignored")
             return Taken("ignored", reason="unhandled event")
         event_id = stable_event_id(outcome.key)
-        fresh = await store.accept_event(outcome.key, event.name, outcome.jobs, self.clock())
+        line = _Line(event_id, event.name, outcome.key, len(outcome.jobs), outcome.note, via)
+        fresh = await store.accept_event(
+            outcome.key, event.name, outcome.jobs, self.clock(), sink=self._committed, tag=line
+        )
         status = "accepted" if fresh else "duplicate"
         self.metrics.event(event.name, status)
-        log.info(
-            "event %s %s %s key=%s jobs=%d%s%s",
-            event_id,
-            event.name,
-            status,
-            outcome.key,
-            len(outcome.jobs) if fresh else 0,
-            f" ({outcome.note})" if outcome.note else "",
-            via,
-            extra={"event_id": event_id},
-        )
-        if fresh and outcome.jobs:
-            self.wake()
         return Taken(status, len(outcome.jobs) if fresh else 0, event_id)
+
+    def _committed(self, group: Sequence[tuple[_Line, bool]]) -> None:
+        """One log line per group commit (it names every event of it, so each event ID stays
+        findable) and one wake-up for the worker: per event, both cost more than the routing."""
+        if len(group) == 1:
+            (line, fresh), = group
+            log.info("event %s", line.text(fresh), extra={"event_id": line.event_id})
+        else:
+            text = "; ".join(line.text(fresh) for line, fresh in group)
+            ids = [line.event_id for line, _ in group]
+            log.info("events (%d) %s", len(group), text, extra={"event_ids": ids})
+        if any(fresh and line.jobs for line, fresh in group):
+            self.wake()
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """What the log says about one committed event."""
+
+    event_id: str
+    name: str
+    key: str
+    jobs: int
+    note: str
+    via: str
+
+    def text(self, fresh: bool) -> str:
+        status, jobs = ("accepted", self.jobs) if fresh else ("duplicate", 0)
+        note = f" ({self.note})" if self.note else ""
+        return f"{self.event_id} {self.name} {status} key={self.key} jobs={jobs}{note}{self.via}"

@@ -74,6 +74,9 @@ class MaskSecrets(logging.Filter):
             value = record.__dict__.get(key)
             if isinstance(value, str):
                 record.__dict__[key] = self.registry.mask(value)
+        ids = record.__dict__.get("event_ids")
+        if isinstance(ids, list):
+            record.__dict__["event_ids"] = [self.registry.mask(str(i)) for i in ids]
         record.__dict__.setdefault("event_id", "-")
         return True
 
@@ -91,6 +94,9 @@ class JsonFormatter(logging.Formatter):
         for key in ("event_id", "job_id"):
             if record.__dict__.get(key, "-") != "-":
                 payload[key] = record.__dict__[key]
+        ids = record.__dict__.get("event_ids")
+        if ids:
+            payload["event_ids"] = ids  # one line for a group of events accepted together
         if record.exc_text:
             payload["exc"] = record.exc_text
         return json.dumps(payload, ensure_ascii=False)

@@ -3,21 +3,27 @@
 Every call runs the synchronous store in a worker thread, one call at a time
 (`CapacityLimiter(1)`), so a slow fsync never blocks the event loop.
 
-Group commit: `accept_event` appends the event to a pending list and then queues for the
-flush lock. Whoever holds the lock commits everything pending in one `accept_events`
-transaction and hands each waiter its own bool; waiters whose event was in that group
-find it settled when their turn comes and return at once. While one transaction is being
-fsynced, the next group accumulates, so throughput follows the disk's commit rate rather
-than one fsync per request. Each caller returns only after its own event committed. If a
-group transaction fails, its events are retried one by one so one bad event (or payload)
-fails only its own caller. A group's events share one `received_at`: the latest `now` among
-them (they arrived within one commit interval).
+Group commit: `accept_event` appends the event to a pending list. If no group is being
+committed, the caller becomes the leader: it commits everything pending in one
+`accept_events` transaction and hands each event its own bool. Otherwise it waits for the
+group in flight to finish; every waiter wakes at once (one wake-up each, in one turn of the
+loop), those whose event was in that group return, and the first of the rest leads the next
+group. While one transaction is being fsynced, the next group accumulates, so throughput
+follows the disk's commit rate rather than one fsync per request. Each caller returns only
+after its own event committed. If a group transaction fails, its events are retried one by
+one so one bad event (or payload) fails only its own caller. A group's events share one
+`received_at`: the latest `now` among them (they arrived within one commit interval).
+
+A caller may pass a `sink`: the leader calls it once per group with the `(tag, fresh)` of
+every committed event that named it, before any of them returns, so the caller can log one
+line per group instead of one per event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -26,6 +32,7 @@ from bot.jobs import AuditEntry, Job, NewJob
 from bot.store.base import EventBatch, LedgerKey, LedgerRow, Settlement, Store
 
 MAX_GROUP = 500
+Sink = Callable[[Sequence[tuple[Any, bool]]], None]
 
 
 @dataclass(eq=False, slots=True)
@@ -34,6 +41,8 @@ class _Pending:
     name: str
     jobs: Sequence[NewJob]
     now: float
+    sink: Sink | None = None
+    tag: Any = None
     done: bool = False
     fresh: bool = False
     error: Exception | None = field(default=None)
@@ -49,26 +58,40 @@ class AsyncStore:
         self.store = store
         self.max_group = max_group
         self._limiter = anyio.CapacityLimiter(1)
-        self._flush_lock = anyio.Lock()
         self._pending: list[_Pending] = []
+        self._committed: anyio.Event | None = None  # set when the group in flight is done
+        self._closing = anyio.Lock()
 
     # -- group commit --------------------------------------------------------
     async def accept_event(
-        self, event_key: str, event_name: str, jobs: Sequence[NewJob], now: float
+        self,
+        event_key: str,
+        event_name: str,
+        jobs: Sequence[NewJob],
+        now: float,
+        *,
+        sink: Sink | None = None,
+        tag: Any = None,
     ) -> bool:
         """True once this event and its jobs are committed; False if the key was known."""
-        entry = _Pending(event_key, event_name, tuple(jobs), now)
+        entry = _Pending(event_key, event_name, tuple(jobs), now, sink, tag)
         self._pending.append(entry)
         try:
             while not entry.done:
-                async with self._flush_lock:
-                    if entry.done:
-                        break
+                committed = self._committed
+                if committed is not None:
+                    await committed.wait()
+                    continue
+                committed = self._committed = anyio.Event()
+                try:
                     group = self._pending[: self.max_group]
                     del self._pending[: len(group)]
                     # Shielded: once taken, a group is settled even if this caller goes away.
                     with anyio.CancelScope(shield=True):
                         await self._commit_group(group)
+                finally:
+                    self._committed = None
+                    committed.set()
         finally:
             if not entry.done and entry in self._pending:
                 self._pending.remove(entry)  # cancelled before any group took it
@@ -90,10 +113,12 @@ class AsyncStore:
                 except Exception as one:
                     e.error = one
                 e.done = True
+            _report(group)
             return
         for e, fresh in zip(group, results, strict=True):
             e.fresh = fresh
             e.done = True
+        _report(group)
 
     async def _run_batch(self, batch: EventBatch, now: float) -> list[bool]:
         return await anyio.to_thread.run_sync(
@@ -209,5 +234,17 @@ class AsyncStore:
 
     async def close(self) -> None:
         """Close after any group commit in flight has settled."""
-        async with self._flush_lock:
+        async with self._closing:
+            while self._committed is not None:
+                await self._committed.wait()
             await anyio.to_thread.run_sync(self.store.close, limiter=self._limiter)
+
+
+def _report(group: Sequence[_Pending]) -> None:
+    """Each sink once, with the events of this group that named it and were committed."""
+    reports: dict[Sink, list[tuple[Any, bool]]] = {}
+    for e in group:
+        if e.sink is not None and e.error is None:
+            reports.setdefault(e.sink, []).append((e.tag, e.fresh))
+    for sink, items in reports.items():
+        sink(items)
