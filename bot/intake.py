@@ -96,7 +96,7 @@ class Intake:
         """One log line per group commit (it names every event of it, so each event ID stays
         findable) and one wake-up for the worker: per event, both cost more than the routing."""
         if len(group) == 1:
-            (line, fresh), = group
+            ((line, fresh),) = group
             log.info("event %s", line.text(fresh), extra={"event_id": line.event_id})
         else:
             text = "; ".join(line.text(fresh) for line, fresh in group)

@@ -105,6 +105,7 @@ async def _add_chunk(
                     f"chat {chat_id}: the member list does not include the webhook user",
                 )
             continue
+        said: list[tuple[Job, int, str]] = []
         for job, add in group:
             user_id = add.user_id
             outcome = (
@@ -118,14 +119,27 @@ async def _add_chunk(
                 tuple((rule, chat_id, user_id) for rule in add.rules) if outcome == "added" else ()
             )
             results[job.id] = Done(audit=(audit_entry(job, add, now, outcome),), ledger=ledger)
-            log.info(
-                "chat %s: user %s %s (history %s)",
-                chat_id,
-                user_id,
-                outcome,
-                "hidden" if add.hide_history else "visible",
-                extra={"event_id": event_id(job.event_key), "job_id": str(job.id)},
-            )
+            said.append((job, user_id, outcome))
             if outcome == "added" and add.accepted_at is not None:
                 ctx.metrics.latency.observe(max(0.0, now - add.accepted_at))
+        _log_outcomes(chat_id, group[0][1].hide_history, said)
     return results
+
+
+def _log_outcomes(chat_id: int, hide: bool, said: Sequence[tuple[Job, int, str]]) -> None:
+    """One line per chat and request, naming every user with their event and job, so each
+    event ID stays traceable; a line per user cost the worker more than the request."""
+    history = "hidden" if hide else "visible"
+    if len(said) == 1:
+        [(job, user_id, outcome)] = said
+        extra = {"event_id": event_id(job.event_key), "job_id": str(job.id)}
+        log.info(
+            "chat %s: user %s %s (history %s)", chat_id, user_id, outcome, history, extra=extra
+        )
+        return
+    ids = [event_id(job.event_key) for job, _, _ in said]
+    users = ", ".join(
+        f"user {user_id} {outcome} [{ids[i]} job {job.id}]"
+        for i, (job, user_id, outcome) in enumerate(said)
+    )
+    log.info("chat %s (history %s): %s", chat_id, history, users, extra={"event_ids": ids})

@@ -4,15 +4,18 @@ Every call runs the synchronous store in a worker thread, one call at a time
 (`CapacityLimiter(1)`), so a slow fsync never blocks the event loop.
 
 Group commit: `accept_event` appends the event to a pending list. If no group is being
-committed, the caller becomes the leader: it commits everything pending in one
+committed, the caller becomes the leader: it lets the loop turn a few times (requests the
+loop has already read reach the list meanwhile), then commits everything pending in one
 `accept_events` transaction and hands each event its own bool. Otherwise it waits for the
-group in flight to finish; every waiter wakes at once (one wake-up each, in one turn of the
-loop), those whose event was in that group return, and the first of the rest leads the next
-group. While one transaction is being fsynced, the next group accumulates, so throughput
-follows the disk's commit rate rather than one fsync per request. Each caller returns only
-after its own event committed. If a group transaction fails, its events are retried one by
-one so one bad event (or payload) fails only its own caller. A group's events share one
-`received_at`: the latest `now` among them (they arrived within one commit interval).
+group in flight; every waiter wakes at once (one wake-up each, in one turn of the loop),
+those whose event was in that group return, and the first of the rest leads the next group.
+While one transaction is being fsynced, the next group accumulates, so throughput follows
+the disk's commit rate rather than one fsync per request, and a transaction's fixed cost
+(~150 µs of CPU on SQLite, ~270 µs on PostgreSQL, against ~5 µs per event) is paid once per
+group. Each caller returns only after its own event committed. If a group transaction
+fails, its events are retried one by one so one bad event (or payload) fails only its own
+caller. A group's events share one `received_at`: the latest `now` among them (they arrived
+within one commit interval).
 
 A caller may pass a `sink`: the leader calls it once per group with the `(tag, fresh)` of
 every committed event that named it, before any of them returns, so the caller can log one
@@ -26,12 +29,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from bot.jobs import AuditEntry, Job, NewJob
 from bot.store.base import EventBatch, LedgerKey, LedgerRow, Settlement, Store
 
 MAX_GROUP = 500
+# A leader lets the loop turn this often before it takes its group: requests already read
+# from their sockets reach `accept_event` within a few turns and ride along, instead of a
+# group of one going first and everyone else waiting for the next commit.
+GATHER_TURNS = 3
 Sink = Callable[[Sequence[tuple[Any, bool]]], None]
 
 
@@ -84,6 +92,8 @@ class AsyncStore:
                     continue
                 committed = self._committed = anyio.Event()
                 try:
+                    for _ in range(GATHER_TURNS):
+                        await anyio.lowlevel.checkpoint()
                     group = self._pending[: self.max_group]
                     del self._pending[: len(group)]
                     # Shielded: once taken, a group is settled even if this caller goes away.

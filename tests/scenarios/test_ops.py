@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+
+import anyio
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,31 @@ async def test_json_logs_are_one_object_per_line_with_a_stable_event_id(
     followed = [x for x in lines if x.get("event_id") == event_id and "chat" in x["msg"]]
     assert len(followed) == 2  # one line per chat the user was added to
     assert "sandboxcode" not in json.dumps(lines)
+
+
+async def test_events_committed_together_share_one_line_that_names_each(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", "json")
+    try:
+        async with open_harness(tmp_path) as h:
+            users = [h.portal.upsert_user(70 + i, name=f"U{i}", departments=[4]) for i in range(5)]
+            async with anyio.create_task_group() as tg:
+                for user in users:
+                    tg.start_soon(h.post, user_add(user, token=APP_TOKEN))
+            await h.drain()
+    finally:
+        configure_logging("WARNING", "text")
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.strip()]
+    [group] = [x for x in lines if "accepted" in x["msg"]]
+    ids = group["event_ids"]
+    assert len(ids) == 5 and len(set(ids)) == 5
+    assert all(f"{i} ONUSERADD accepted key=" in group["msg"] for i in ids)
+    # The worker adds all five to each chat in one request and says so in one line per chat,
+    # naming every user with their event and job.
+    chats = [x for x in lines if x["msg"].startswith("chat ")]
+    assert len(chats) == 2
+    for line in chats:
+        assert sorted(line["event_ids"]) == sorted(ids)
+        assert all(f"user {u.id} added [" in line["msg"] for u in users)
+

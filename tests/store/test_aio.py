@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -143,3 +144,36 @@ async def test_the_async_facade_reaches_every_method(store: Store) -> None:
     pruned = await astore.prune(T0 + 1, T0 + 1, None, None)
     assert pruned["jobs"] == 1
     await astore.close()
+
+
+async def test_a_leader_gathers_the_callers_already_under_way(store: Store) -> None:
+    counting = FakeCountingStore(store)
+    astore = AsyncStore(counting)
+
+    async def accept(i: int) -> None:
+        await astore.accept_event(f"ev{i}", "E", [job(f"j{i}")], T0)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(32):
+            tg.start_soon(accept, i)  # all runnable in the same turn of the loop
+    # Without the leader's turns the first caller commits alone and the rest follow.
+    assert counting.batches == [32]
+
+
+async def test_the_sink_hears_each_group_once_before_its_callers_return(store: Store) -> None:
+    astore = AsyncStore(store)
+    heard: list[list[tuple[object, bool]]] = []
+    returned: list[tuple[str, int]] = []
+
+    def sink(group: Sequence[tuple[object, bool]]) -> None:
+        heard.append(list(group))
+
+    async def accept(key: str) -> None:
+        await astore.accept_event(key, "E", [], T0, sink=sink, tag=key)
+        returned.append((key, len(heard)))
+
+    async with anyio.create_task_group() as tg:
+        for key in ("a", "b", "a", "c"):
+            tg.start_soon(accept, key)
+    assert heard == [[("a", True), ("b", True), ("a", False), ("c", True)]]
+    assert all(n == 1 for _, n in returned)
