@@ -7,7 +7,9 @@ callers and implemented by both adapters:
 - `accept_events(batch, now)`: many events in one transaction (group commit, used by
   `AsyncStore.accept_event`); returns one bool per item, in order; a key repeated inside one
   batch is a duplicate of its first occurrence.
-- `settle_many(owner, now, items)`: the worker's whole group of results in one transaction.
+- `settle_many(owner, now, items)`: the worker's whole group of results in one transaction
+  (SQLite: one per `SETTLE_CHUNK` results, in order, so its single write lock is never held
+  long; each job settles on its own either way).
 - `ledger_add`, `ledger_remove`, `ledger`: who was added to which chat by which rule.
 - `counts()`: jobs per state (every state present, zero included).
 - `jobs_for_event(event_key)`: every job of one event, oldest first, in any state.

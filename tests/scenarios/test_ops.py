@@ -146,4 +146,3 @@ async def test_events_committed_together_share_one_line_that_names_each(
     for line in chats:
         assert sorted(line["event_ids"]) == sorted(ids)
         assert all(f"user {u.id} added [" in line["msg"] for u in users)
-

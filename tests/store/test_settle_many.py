@@ -1,8 +1,11 @@
-"""`settle_many`: a worker's whole group of results in one transaction."""
+"""`settle_many`: a worker's whole group of results in one transaction (SQLite: a few)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.store.base import Settlement, Store
+from bot.store.sqlite import SETTLE_CHUNK, SQLiteStore
 from tests.store.conftest import T0, audit, job, states
 
 
@@ -79,3 +82,23 @@ def test_a_large_group_settles_in_order_as_if_one_by_one(store: Store) -> None:
     assert 50 not in {e.user_id for e in history}
     assert {e.job_id for e in history} == {j.id for j in claimed} - {taken.id}
     assert len(store.ledger()) == 300
+
+
+def test_sqlite_commits_a_large_group_in_short_transactions(tmp_path: Path) -> None:
+    """The single write lock is given up between chunks, so an acknowledgement waits behind
+    one chunk of the worker's writes at most, not behind the whole group."""
+    store = SQLiteStore(tmp_path / "chunks.db")
+    store.migrate()
+    count = 2 * SETTLE_CHUNK + 1
+    store.enqueue([job(f"k{i}") for i in range(count)], T0)
+    claimed = store.claim("w1", T0, 60, count)
+    statements: list[str] = []
+    conn = store._conn
+    assert conn is not None
+    conn.set_trace_callback(statements.append)
+    lost = store.settle_many("w1", T0 + 1, [Settlement(j.id, "done") for j in claimed])
+    conn.set_trace_callback(None)
+    assert lost == []
+    assert statements.count("COMMIT") == 3
+    assert states(store) == {"done": count}
+    store.close()
