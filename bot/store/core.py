@@ -106,22 +106,15 @@ class SQLStore:
         groups: int | None = None,
     ) -> list[Job]:
         now = float(now)
-        if limit <= 0 or (kinds is not None and not kinds) or (groups is not None and groups <= 0):
+        shape = claim_shape(now, limit, kinds, groups)
+        if shape is None:
             return []
-        if isinstance(kinds, str):
-            kinds = (kinds,)  # a bare kind, not its letters
-        kind_list = sorted(kinds) if kinds is not None else []
-        in_kinds = f" AND kind IN ({q.marks(len(kind_list))})" if kind_list else ""
-        due = (now, now, *kind_list)
-        if groups is None:
-            statement = q.CLAIM.format(kinds=in_kinds, lock=self.claim_lock)
-            params: tuple[object, ...] = (*due, int(limit))
-        else:
-            statement = q.CLAIM_GROUPS.format(kinds=in_kinds, lock=self.claim_lock)
-            params = (*due, int(groups), *due, int(limit))
+        in_kinds, params = shape
+        template = q.CLAIM if groups is None else q.CLAIM_GROUPS
+        statement = template.format(kinds=in_kinds, lock=self.claim_lock)
         params = (*params, owner, now + lease_seconds, now)
         rows = self._atomic(lambda tx: tx.rows(statement, params))
-        return sorted((q.to_job(r) for r in rows), key=lambda j: (j.run_after, j.id))
+        return by_due(rows)
 
     def extend_lease(self, job_ids: Sequence[int], owner: str, until: float) -> None:
         def run(tx: q.Tx) -> None:
@@ -313,3 +306,24 @@ class SQLStore:
             }
 
         return self._atomic(run)
+
+
+def claim_shape(
+    now: float, limit: int, kinds: Collection[str] | None, groups: int | None
+) -> tuple[str, tuple[object, ...]] | None:
+    """A claim's `{kinds}` clause and the parameters of its picking part (`PICK`/`CLAIM`, or
+    the `_GROUPS` forms); None when it can pick nothing."""
+    if limit <= 0 or (kinds is not None and not kinds) or (groups is not None and groups <= 0):
+        return None
+    if isinstance(kinds, str):
+        kinds = (kinds,)  # a bare kind, not its letters
+    kind_list = sorted(kinds) if kinds is not None else []
+    in_kinds = f" AND kind IN ({q.marks(len(kind_list))})" if kind_list else ""
+    due = (now, now, *kind_list)
+    if groups is None:
+        return in_kinds, (*due, int(limit))
+    return in_kinds, (*due, int(groups), *due, int(limit))
+
+
+def by_due(rows: Sequence[q.Row]) -> list[Job]:
+    return sorted((q.to_job(r) for r in rows), key=lambda j: (j.run_after, j.id))

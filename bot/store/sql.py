@@ -43,25 +43,51 @@ AUDIT_COLUMNS: Final = (
 DUE: Final = "((state = 'pending' AND run_after <= ?) OR (state = 'running' AND lease_until < ?))"
 
 # {kinds} is "" or " AND kind IN (?, ...)"; {lock} is "" (SQLite) or " FOR UPDATE SKIP LOCKED".
-CLAIM: Final = (
-    "WITH picked AS (SELECT id FROM jobs WHERE " + DUE + "{kinds}"
-    " ORDER BY run_after, id LIMIT ?{lock})"
+_ORDER: Final = " ORDER BY run_after, id LIMIT ?"
+_TAKE: Final = (
     " UPDATE jobs SET state = 'running', lease_owner = ?, lease_until = ?,"
     " attempts = attempts + 1, updated_at = ?"
-    " WHERE id IN (SELECT id FROM picked) RETURNING " + JOB_COLUMNS
+)
+_FIRST: Final = (
+    "first AS (SELECT COALESCE(group_key, '') AS g FROM jobs WHERE " + DUE + "{kinds}"
+    " GROUP BY COALESCE(group_key, '') ORDER BY MIN(run_after), MIN(id) LIMIT ?)"
+)
+_IN_FIRST: Final = " AND COALESCE(group_key, '') IN (SELECT g FROM first)"
+
+CLAIM: Final = (
+    "WITH picked AS (SELECT id FROM jobs WHERE "
+    + DUE
+    + "{kinds}"
+    + _ORDER
+    + "{lock})"
+    + _TAKE
+    + " WHERE id IN (SELECT id FROM picked) RETURNING "
+    + JOB_COLUMNS
 )
 
 # The same, limited to the due jobs of the first `groups` groups (oldest first): a claim that
 # is one `batch` request's worth of chats, with every due person of each. NULL is one group.
 CLAIM_GROUPS: Final = (
-    "WITH first AS (SELECT COALESCE(group_key, '') AS g FROM jobs WHERE " + DUE + "{kinds}"
-    " GROUP BY COALESCE(group_key, '') ORDER BY MIN(run_after), MIN(id) LIMIT ?),"
-    " picked AS (SELECT id FROM jobs WHERE " + DUE + "{kinds}"
-    " AND COALESCE(group_key, '') IN (SELECT g FROM first) ORDER BY run_after, id LIMIT ?{lock})"
-    " UPDATE jobs SET state = 'running', lease_owner = ?, lease_until = ?,"
-    " attempts = attempts + 1, updated_at = ?"
-    " WHERE id IN (SELECT id FROM picked) RETURNING " + JOB_COLUMNS
+    "WITH "
+    + _FIRST
+    + ", picked AS (SELECT id FROM jobs WHERE "
+    + DUE
+    + "{kinds}"
+    + _IN_FIRST
+    + _ORDER
+    + "{lock})"
+    + _TAKE
+    + " WHERE id IN (SELECT id FROM picked) RETURNING "
+    + JOB_COLUMNS
 )
+
+# A claim in two steps (SQLite): pick the ids in a read transaction, then take them in short
+# write transactions; TAKE checks again that each is still due (another may have taken it).
+PICK: Final = "SELECT id FROM jobs WHERE " + DUE + "{kinds}" + _ORDER
+PICK_GROUPS: Final = (
+    "WITH " + _FIRST + " SELECT id FROM jobs WHERE " + DUE + "{kinds}" + _IN_FIRST + _ORDER
+)
+TAKE: Final = _TAKE + " WHERE id IN ({ids}) AND " + DUE + " RETURNING " + JOB_COLUMNS
 
 # Settling a job: only the lease holder may, so a job taken over after a lease expired
 # cannot be settled twice. `settle_many` reports 0 changed rows as a lost lease.

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from bot.jobs import ADD_TO_CHAT, DEAD, DONE, PENDING, RESOLVE_USER, RUNNING, NewJob
 from bot.store.base import Store
+from bot.store.sqlite import TAKE_CHUNK, SQLiteStore
 from tests.store.conftest import T0, Backend, accept, audit, dead, done, job, retry, states
 
 
@@ -230,3 +232,46 @@ def test_release_returns_jobs_without_spending_attempts(store: Store) -> None:
     assert (by_id[c.id].state, by_id[c.id].lease_owner) == (RUNNING, "other")
     assert [j.id for j in store.claim("w", T0 + 1, 60, 5)] == [a.id, b.id]
     store.release([], "w", T0)
+
+
+def test_sqlite_picks_without_the_write_lock_and_takes_in_short_transactions(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "claim.db")
+    store.migrate()
+    count = 2 * TAKE_CHUNK + 1
+    store.enqueue([job(f"k{i}", i=i) for i in range(count)], T0)
+    statements: list[str] = []
+    conn = store._conn
+    assert conn is not None
+    conn.set_trace_callback(statements.append)
+    claimed = store.claim("w1", T0, 60, count)
+    conn.set_trace_callback(None)
+    assert len(claimed) == count
+    assert [j.id for j in claimed] == sorted(j.id for j in claimed)
+    begins = [s for s in statements if s.startswith("BEGIN")]
+    assert begins == ["BEGIN"] + ["BEGIN IMMEDIATE"] * 3  # one read, three short writes
+    store.close()
+
+
+def test_sqlite_picks_again_when_another_worker_took_what_it_picked(tmp_path: Path) -> None:
+    first = SQLiteStore(tmp_path / "race.db")
+    first.migrate()
+    second = SQLiteStore(tmp_path / "race.db")
+    first.enqueue([job(f"k{i}", i=i) for i in range(10)], T0)
+    stolen: list[int] = []
+
+    def race(statement: str) -> None:
+        if statement == "BEGIN IMMEDIATE" and not stolen:  # between the pick and the take
+            stolen.extend(j.id for j in second.claim("w2", T0, 60, 4))
+
+    conn = first._conn
+    assert conn is not None
+    conn.set_trace_callback(race)
+    mine = first.claim("w1", T0, 60, 4)
+    conn.set_trace_callback(None)
+    assert len(stolen) == 4
+    assert len(mine) == 4
+    assert not set(stolen) & {j.id for j in mine}
+    first.close()
+    second.close()
