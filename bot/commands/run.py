@@ -8,6 +8,7 @@ the worker each get a core. `--inline-worker` keeps both in one process (for one
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
 import os
@@ -29,6 +30,7 @@ from bot.settings import Settings
 from bot.wiring import build_services, create_app
 from bot.workerproc import LINK_FD, WorkerProcess, serve_link
 
+WORKER_NICE = 10  # added to the front's niceness for `serve`'s worker process
 log = logging.getLogger("autojoin")
 
 
@@ -127,6 +129,14 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+def yield_cpu_to_front() -> None:
+    """`serve`'s worker runs at a lower CPU priority than its front: on a busy machine an
+    answer to Bitrix24 (which never retries) goes first, and the worker, whose jobs wait in
+    the store anyway, takes the cycles the front leaves."""
+    with contextlib.suppress(OSError):  # a platform or sandbox without nice: run as we are
+        os.nice(WORKER_NICE)
+
+
 def _server(app: Any) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
@@ -146,6 +156,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     freeze_startup_heap()
 
     link = os.environ.pop(LINK_FD, "")  # set when `serve` started this worker
+    if link.isdigit():
+        yield_cpu_to_front()
     worker = services.worker
     assert worker is not None
 
