@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-
-import anyio
 from pathlib import Path
 
+import anyio
 import pytest
 
 from bot.logsafe import configure_logging
@@ -137,7 +136,8 @@ async def test_events_committed_together_share_one_line_that_names_each(
     lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.strip()]
     [group] = [x for x in lines if "accepted" in x["msg"]]
     ids = group["event_ids"]
-    assert len(ids) == 5 and len(set(ids)) == 5
+    assert len(ids) == 5
+    assert len(set(ids)) == 5
     assert all(f"{i} ONUSERADD accepted key=" in group["msg"] for i in ids)
     # The worker adds all five to each chat in one request and says so in one line per chat,
     # naming every user with their event and job.
