@@ -86,13 +86,13 @@ class Intake:
         event_id = stable_event_id(outcome.key)
         line = _Line(event_id, event.name, outcome.key, len(outcome.jobs), outcome.note, via)
         fresh = await store.accept_event(
-            outcome.key, event.name, outcome.jobs, self.clock(), sink=self._committed, tag=line
+            outcome.key, event.name, outcome.jobs, self.clock(), sink=self._log_group, tag=line
         )
         status = "accepted" if fresh else "duplicate"
         self.metrics.event(event.name, status)
         return Taken(status, len(outcome.jobs) if fresh else 0, event_id)
 
-    def _committed(self, group: Sequence[tuple[_Line, bool]]) -> None:
+    def _log_group(self, group: Sequence[tuple[_Line, bool]]) -> None:
         """One log line per group commit (it names every event of it, so each event ID stays
         findable) and one wake-up for the worker: per event, both cost more than the routing."""
         if len(group) == 1:

@@ -49,6 +49,12 @@ class _SQLiteTx:
         return self._conn.execute(sql, tuple(params)).rowcount
 
 
+def _let_others_write() -> None:
+    """Between two of a patient connection's write transactions: SQLite's lock has no queue,
+    so without a pause the next `BEGIN IMMEDIATE` would win against a polling acknowledgement."""
+    time.sleep(2 * URGENT_POLL)
+
+
 def _create_private(path: str) -> None:
     """Create the database file 0600 before SQLite does (it would honour the umask)."""
     try:
@@ -173,7 +179,7 @@ class SQLiteStore(SQLStore):
             rows: list[q.Row] = []
             for start in range(0, len(ids), TAKE_CHUNK):
                 if start:
-                    time.sleep(2 * URGENT_POLL)
+                    _let_others_write()
                 chunk = ids[start : start + TAKE_CHUNK]
                 take = q.TAKE.format(ids=q.marks(len(chunk)))
                 taken = (*head, *chunk, now, now)
@@ -189,7 +195,7 @@ class SQLiteStore(SQLStore):
         lost: list[int] = []
         for start in range(0, len(items), SETTLE_CHUNK):
             if start:
-                time.sleep(2 * URGENT_POLL)
+                _let_others_write()
             lost += super().settle_many(owner, now, items[start : start + SETTLE_CHUNK])
         return lost
 
