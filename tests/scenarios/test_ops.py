@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from bot.logsafe import configure_logging
 from bot.sandbox.events import APP_TOKEN, auth_block, event_body, user_add
-from tests.harness import open_harness
+from tests.harness import Harness, open_harness
 
 pytestmark = pytest.mark.anyio
 
@@ -100,18 +102,30 @@ async def test_a_valid_edit_is_swapped_in_and_an_invalid_one_keeps_the_last_good
         assert (await h.client.get("/healthz")).json()["status"] == "ok"
 
 
-async def test_json_logs_are_one_object_per_line_with_a_stable_event_id(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
+async def json_log_lines(
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    scenario: Callable[[Harness], Awaitable[None]],
+) -> list[dict[str, Any]]:
+    """Run `scenario` with JSON logs at INFO, then drain the worker; every line, parsed."""
     configure_logging("INFO", "json")
     try:
         async with open_harness(tmp_path) as h:
-            user = h.portal.upsert_user(61, name="Jo", departments=[4])
-            await h.post(user_add(user, token=APP_TOKEN))
+            await scenario(h)
             await h.drain()
     finally:
         configure_logging("WARNING", "text")
-    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.strip()]
+    return [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.strip()]
+
+
+async def test_json_logs_are_one_object_per_line_with_a_stable_event_id(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    async def hire(h: Harness) -> None:
+        user = h.portal.upsert_user(61, name="Jo", departments=[4])
+        await h.post(user_add(user, token=APP_TOKEN))
+
+    lines = await json_log_lines(tmp_path, capfd, hire)
     accepted = [x for x in lines if "accepted" in x["msg"]]
     assert len(accepted) == 1
     event_id = accepted[0]["event_id"]
@@ -123,17 +137,15 @@ async def test_json_logs_are_one_object_per_line_with_a_stable_event_id(
 async def test_events_committed_together_share_one_line_that_names_each(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    configure_logging("INFO", "json")
-    try:
-        async with open_harness(tmp_path) as h:
-            users = [h.portal.upsert_user(70 + i, name=f"U{i}", departments=[4]) for i in range(5)]
-            async with anyio.create_task_group() as tg:
-                for user in users:
-                    tg.start_soon(h.post, user_add(user, token=APP_TOKEN))
-            await h.drain()
-    finally:
-        configure_logging("WARNING", "text")
-    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.strip()]
+    ids_of_users = range(70, 75)
+
+    async def hire_together(h: Harness) -> None:
+        async with anyio.create_task_group() as tg:
+            for uid in ids_of_users:
+                user = h.portal.upsert_user(uid, name=f"U{uid}", departments=[4])
+                tg.start_soon(h.post, user_add(user, token=APP_TOKEN))
+
+    lines = await json_log_lines(tmp_path, capfd, hire_together)
     [group] = [x for x in lines if "accepted" in x["msg"]]
     ids = group["event_ids"]
     assert len(ids) == 5
@@ -145,4 +157,4 @@ async def test_events_committed_together_share_one_line_that_names_each(
     assert len(chats) == 2
     for line in chats:
         assert sorted(line["event_ids"]) == sorted(ids)
-        assert all(f"user {u.id} added [" in line["msg"] for u in users)
+        assert all(f"user {uid} added [" in line["msg"] for uid in ids_of_users)
